@@ -1,0 +1,47 @@
+# One toolchain: the README, CI (.ci/run) and developers use these targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: install install-dev system-deps run test lint typecheck unit schemas bench clean
+
+install: $(STAMP)  ## Create .venv and install ticketsmith (leaves .venv/bin/ticketsmith)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+install-dev: $(DEV_STAMP)
+
+$(DEV_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+system-deps:  ## Debian packages the test suite needs (installed when missing)
+	bash scripts/install-system-deps.sh
+
+run: install  ## Start the service on 127.0.0.1:8000 with embedded defaults
+	$(BIN)/ticketsmith serve
+
+lint: install-dev
+	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff format --check service tests bench
+	$(BIN)/lint-imports
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+schemas: install
+	$(BIN)/ticketsmith schemas check
+
+test: install-dev system-deps lint typecheck schemas  ## Everything CI runs
+	$(BIN)/python -m pytest
+
+bench: install-dev  ## Benchmarks (print JSON)
+	$(BIN)/python bench/bedrock_dispatch.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

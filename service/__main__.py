@@ -1,0 +1,5 @@
+"""``python -m service`` is the ``ticketsmith`` command."""
+
+from service.cli import main
+
+main()

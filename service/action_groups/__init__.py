@@ -1,0 +1,1 @@
+"""Bedrock action groups: operation definitions, the dispatcher, envelopes, schema export and checks."""

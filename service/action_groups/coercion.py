@@ -1,0 +1,72 @@
+"""Turn Bedrock's all-strings parameters into the typed models an operation declares.
+
+Bedrock sends every value as a string and names the schema type beside it; arrays and objects arrive as
+their JSON text, and some models write arrays as ``[a, b]`` without quotes. Scalars are left to pydantic's
+lax mode (``"20"`` → ``20``, ``"true"`` → ``True``), which is the same coercion FastAPI applies to query
+strings, so a value valid on one path is valid on the other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from service.action_groups.envelope import EventParameter
+from service.errors import ValidationFailed
+
+_STRUCTURED_TYPES = frozenset({"array", "object"})
+
+
+def _decode(value: Any, declared_type: str | None) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    structured = declared_type in _STRUCTURED_TYPES
+    if structured or (declared_type is None and text[:1] in ("[", "{")):
+        try:
+            return json.loads(text)
+        except ValueError:
+            if declared_type == "array" or (declared_type is None and text.startswith("[")):
+                inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+                return [item.strip().strip("\"'") for item in inner.split(",") if item.strip()]
+    return value
+
+
+def raw_values(parameters: Iterable[EventParameter]) -> dict[str, Any]:
+    """``{name: value}`` with stringified arrays and objects decoded. A later duplicate name wins."""
+    return {p.name: _decode(p.value, (p.type or "").lower() or None) for p in parameters}
+
+
+def validate_model(model: type[BaseModel], values: Mapping[str, Any], *, where: str) -> BaseModel:
+    """Build ``model`` from ``values``, keeping only its fields (by name or alias).
+
+    Raises :class:`ValidationFailed` naming each missing or mistyped field in words a model can act on.
+    """
+    accepted: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        if key in values:
+            accepted[key] = values[key]
+        elif name in values:
+            accepted[key] = values[name]
+    try:
+        return model.model_validate(accepted)
+    except ValidationError as exc:
+        raise validation_failed(exc, where=where) from None
+
+
+def validation_failed(exc: ValidationError, *, where: str) -> ValidationFailed:
+    """One :class:`ValidationFailed` from pydantic's errors, shared by the REST and Bedrock paths."""
+    details = [
+        {"loc": [where, *[str(p) for p in err["loc"]]], "msg": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False)
+    ]
+    summary = "; ".join(f"{'.'.join(d['loc'][1:]) or where}: {d['msg']}" for d in details)
+    return ValidationFailed(
+        f"invalid {where}: {summary}",
+        hint="correct the named fields and call again",
+        details=details,
+    )

@@ -1,0 +1,1 @@
+"""Handlers of the built-in action groups, one module per group."""

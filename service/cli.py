@@ -1,0 +1,287 @@
+"""The ``ticketsmith`` command: thin over the same container, dispatcher and handlers as the service.
+
+Every command takes ``--json`` for machine-readable output and exits non-zero on failure: 1 when the work
+failed or found problems, 2 when the command could not run as asked (bad input or configuration).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from service import __version__
+from service.action_groups import schema_export
+from service.action_groups.operations import CallContext
+from service.container import Container, build_container, migrate_database, redacted_database_url
+from service.domain.action_calls import Trigger
+from service.domain.principals import LOCAL_OPERATOR
+from service.errors import ConfigurationError, InvalidInput, TicketsmithError
+from service.settings import Settings, is_loopback
+
+app = typer.Typer(
+    name="ticketsmith",
+    help="Put an AI agent to work on your codebase and your Jira.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+schemas_app = typer.Typer(help="Export and check the action-group schemas in agent_schemas/.", no_args_is_help=True)
+actions_app = typer.Typer(help="List and call action-group operations locally.", no_args_is_help=True)
+bedrock_app = typer.Typer(help="Work with Bedrock action-group events.", no_args_is_help=True)
+db_app = typer.Typer(help="The service database.", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(actions_app, name="actions")
+app.add_typer(bedrock_app, name="bedrock")
+app.add_typer(db_app, name="db")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+SchemaDirOption = Annotated[Path, typer.Option("--dir", help="Directory of the schema files.")]
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _fail(error: TicketsmithError, *, as_json: bool) -> NoReturn:
+    if as_json:
+        out.print_json(data=error.to_dict())
+    else:
+        err.print(f"[bold red]error:[/] {error.message}", highlight=False)
+        if error.hint:
+            err.print(f"[bold]hint:[/] {error.hint}", highlight=False)
+    usage = isinstance(error, ConfigurationError | InvalidInput)
+    raise typer.Exit(EXIT_USAGE if usage else EXIT_FAILED)
+
+
+def _settings(as_json: bool) -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        _fail(
+            ConfigurationError(f"invalid settings: {problems}", hint="see .env.example for every TICKETSMITH_ setting"),
+            as_json=as_json,
+        )
+
+
+def _with_container(as_json: bool, *, in_memory: bool, work: Callable[[Container], Any]) -> Any:
+    settings = _settings(as_json)
+    try:
+        container = build_container(settings, in_memory=in_memory)
+    except TicketsmithError as exc:
+        _fail(exc, as_json=as_json)
+    try:
+        return work(container)
+    except TicketsmithError as exc:
+        _fail(exc, as_json=as_json)
+    finally:
+        container.close()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(__version__)
+        raise typer.Exit()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default from settings: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings: 8000).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start the HTTP service (REST, Bedrock endpoint, health checks)."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = _settings(as_json)
+    server = settings.server.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
+    settings = settings.model_copy(update={"server": server})
+    if not settings.auth_enabled and not is_loopback(server.host):
+        _fail(
+            ConfigurationError(
+                f"refusing to listen on {server.host}: no API keys are configured, so anyone could call the service",
+                hint='set TICKETSMITH_API_KEYS=\'[{"name":"me","key":"<openssl rand -hex 24>"}]\' or bind 127.0.0.1',
+            ),
+            as_json=as_json,
+        )
+    logging.basicConfig(
+        level=settings.logging.level, format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+    )
+    try:
+        application = create_app(settings)
+    except TicketsmithError as exc:
+        _fail(exc, as_json=as_json)
+    if not settings.auth_enabled:
+        err.print(f"no API keys configured: serving on loopback only ({server.host}), every caller is trusted")
+    err.print(
+        f"ticketsmith {__version__} on http://{server.host}:{server.port} (storage: {redacted_database_url(settings)})"
+    )
+    uvicorn.run(application, host=server.host, port=server.port, log_level=settings.logging.level.lower())
+
+
+@schemas_app.command("export")
+def schemas_export(
+    directory: SchemaDirOption = Path("agent_schemas"),
+    functions: Annotated[bool, typer.Option("--functions", help="Also write the function-details form.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Write agent_schemas/<group>.json (OpenAPI 3.0) for every action group."""
+    written = _with_container(
+        as_json, in_memory=True, work=lambda c: schema_export.export(c.registry, directory, functions=functions)
+    )
+    if as_json:
+        out.print_json(data={"written": [str(p) for p in written]})
+    else:
+        for path in written:
+            out.print(f"wrote {path}")
+
+
+@schemas_app.command("check")
+def schemas_check(directory: SchemaDirOption = Path("agent_schemas"), as_json: JsonOption = False) -> None:
+    """Fail when a committed schema drifts from the code or breaks a Bedrock rule."""
+    report = _with_container(as_json, in_memory=True, work=lambda c: schema_export.check(c.registry, directory))
+    if as_json:
+        out.print_json(
+            data={
+                "ok": not report,
+                "problems": [
+                    {"file": file, "operation": p.operation, "rule": p.rule, "message": p.message}
+                    for file, problems in report.items()
+                    for p in problems
+                ],
+            }
+        )
+    elif not report:
+        out.print(f"all schemas in {directory} match the code and follow the Bedrock rules")
+    else:
+        for file, problems in report.items():
+            err.print(f"[bold]{file}[/]", highlight=False)
+            for problem in problems:
+                err.print(f"  {problem}", highlight=False)
+        err.print("run `ticketsmith schemas export` after changing operations, and commit the result")
+    if report:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@actions_app.command("list")
+def actions_list(as_json: JsonOption = False) -> None:
+    """List action groups and their operations."""
+
+    def rows(container: Container) -> list[dict[str, str]]:
+        return [
+            {
+                "group": g.name,
+                "operation": op.operation_id,
+                "method": op.method,
+                "path": g.full_path(op),
+                "description": op.description,
+            }
+            for g in container.registry
+            for op in g.operations
+        ]
+
+    listed = _with_container(as_json, in_memory=True, work=rows)
+    if as_json:
+        out.print_json(data={"operations": listed})
+        return
+    table = Table("group", "operation", "method", "path", "description")
+    for row in listed:
+        table.add_row(*row.values())
+    out.print(table)
+
+
+def _parse_params(params: list[str], body: str | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for item in params:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise InvalidInput(f"--param {item!r} is not NAME=VALUE")
+        values[name] = value
+    if body is not None:
+        try:
+            decoded = json.loads(body)
+        except ValueError as exc:
+            raise InvalidInput(f"--body is not valid JSON: {exc}") from None
+        if not isinstance(decoded, dict):
+            raise InvalidInput("--body must be a JSON object")
+        values.update(decoded)
+    return values
+
+
+@actions_app.command("call")
+def actions_call(
+    group: Annotated[str, typer.Argument(help="Action group name, e.g. system.")],
+    operation: Annotated[str, typer.Argument(help="operationId, e.g. getServiceInfo.")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE; repeatable.")] = None,
+    body: Annotated[str | None, typer.Option("--body", help="JSON object of body fields.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Call an operation through the same handlers the service uses."""
+
+    def work(container: Container) -> BaseModel:
+        values = _parse_params(param or [], body)
+        ctx = CallContext(trigger=Trigger.CLI, principal=LOCAL_OPERATOR)
+        return asyncio.run(container.dispatcher.call(group, operation, ctx, values))
+
+    result = _with_container(as_json, in_memory=False, work=work)
+    out.print_json(result.model_dump_json(by_alias=True))
+
+
+@bedrock_app.command("replay")
+def bedrock_replay(
+    event_file: Annotated[Path, typer.Argument(help="A Bedrock action-group event as JSON ('-' for stdin).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a recorded Bedrock event locally and print the response envelope."""
+    try:
+        payload = sys.stdin.buffer.read() if str(event_file) == "-" else event_file.read_bytes()
+    except OSError as exc:
+        _fail(InvalidInput(f"cannot read {event_file}: {exc.strerror}"), as_json=as_json)
+
+    def work(container: Container) -> dict[str, Any]:
+        return asyncio.run(
+            container.dispatcher.handle_event_bytes(payload, trigger=Trigger.CLI, principal=LOCAL_OPERATOR)
+        )
+
+    envelope = _with_container(as_json, in_memory=False, work=work)
+    out.print_json(data=envelope)
+    response = envelope.get("response", {})
+    failed = response.get("httpStatusCode", 200) >= 400 or "responseState" in response.get("functionResponse", {})
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: JsonOption = False) -> None:
+    """Apply pending database migrations (the service does this at start unless auto_migrate is off)."""
+    settings = _settings(as_json)
+    try:
+        revision = migrate_database(settings)
+    except TicketsmithError as exc:
+        _fail(exc, as_json=as_json)
+    if as_json:
+        out.print_json(data={"revision": revision, "database": redacted_database_url(settings)})
+    else:
+        out.print(f"database at revision {revision}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,116 @@
+"""The composition root: the only place that picks adapters, from settings, at start-up.
+
+Tests build a :class:`Container` with fakes through :func:`build_container`'s keyword arguments; nothing in
+the package chooses an implementation at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import make_url
+
+from service.action_groups.dispatcher import ActionDispatcher
+from service.action_groups.handlers.system import SystemActions, system_group
+from service.action_groups.operations import ActionGroup
+from service.action_groups.registry import ActionGroupRegistry
+from service.adapters.storage.memory import InMemoryActionCallLog
+from service.adapters.storage.migrate import current_revision, upgrade_to_head
+from service.adapters.storage.sql import DatabaseReadiness, SqlActionCallLog, create_database_engine
+from service.ports.action_call_log import ActionCallLog, ReadinessProbe
+from service.settings import Settings
+
+GroupFactory = Callable[["Container"], ActionGroup]
+
+
+@dataclass
+class Container:
+    """Everything the edges (REST, Bedrock endpoint, Lambda, CLI) need, built once."""
+
+    settings: Settings
+    registry: ActionGroupRegistry
+    dispatcher: ActionDispatcher
+    call_log: ActionCallLog
+    storage_backend: str
+    readiness: list[ReadinessProbe] = field(default_factory=list)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Release connections and pools. Safe to call twice."""
+        while self._closers:
+            self._closers.pop()()
+
+
+def build_container(
+    settings: Settings,
+    *,
+    call_log: ActionCallLog | None = None,
+    in_memory: bool = False,
+    extra_groups: Iterable[GroupFactory] = (),
+) -> Container:
+    """Build the container for ``settings``.
+
+    ``call_log`` replaces the database-backed audit log (no database is opened then); ``in_memory`` uses the
+    in-memory one (for commands that never serve, such as schema export); ``extra_groups`` adds action groups,
+    each built from the finished container. Raises :class:`ConfigurationError` for a bad database URL or an
+    invalid action-group definition.
+    """
+    if in_memory and call_log is None:
+        call_log = InMemoryActionCallLog()
+    registry = ActionGroupRegistry()
+    closers: list[Callable[[], None]] = []
+    readiness: list[ReadinessProbe] = []
+    if call_log is None:
+        engine = create_database_engine(settings.resolved_database_url, echo=settings.database.echo_sql)
+        closers.append(engine.dispose)
+        if settings.database.auto_migrate:
+            upgrade_to_head(engine)
+        call_log = SqlActionCallLog(engine)
+        readiness.append(DatabaseReadiness(engine))
+        backend = make_url(settings.resolved_database_url).get_backend_name()
+    else:
+        backend = "memory"
+    dispatcher = ActionDispatcher(
+        registry=registry, call_log=call_log, timeout_seconds=settings.server.handler_timeout_seconds
+    )
+    container = Container(
+        settings=settings,
+        registry=registry,
+        dispatcher=dispatcher,
+        call_log=call_log,
+        storage_backend=backend,
+        readiness=readiness,
+        _closers=closers,
+    )
+    registry.add(
+        system_group(
+            SystemActions(
+                registry=registry,
+                call_log=call_log,
+                storage=backend,
+                auth_enabled=settings.auth_enabled,
+                started_at=container.started_at,
+            )
+        )
+    )
+    for factory in extra_groups:
+        registry.add(factory(container))
+    return container
+
+
+def redacted_database_url(settings: Settings) -> str:
+    """The database URL with any password masked, for logs and messages."""
+    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+def migrate_database(settings: Settings) -> str | None:
+    """Apply pending migrations to the configured database and return the revision it is at."""
+    engine = create_database_engine(settings.resolved_database_url, echo=settings.database.echo_sql)
+    try:
+        upgrade_to_head(engine)
+        return current_revision(engine)
+    finally:
+        engine.dispose()

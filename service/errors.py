@@ -1,0 +1,113 @@
+"""The one exception tree. Every error a caller can see is one of these, rendered at the edges.
+
+::
+
+    TicketsmithError                      (status 400 unless a subclass says otherwise)
+    ├── InvalidInput            400  the request is malformed (bad JSON, bad event shape)
+    │   └── ValidationFailed    422  well-formed but a parameter or body field is missing or mistyped
+    ├── Unauthorized            401  no or unknown API key
+    ├── Forbidden               403  the key exists but its scopes do not cover the target
+    ├── NotFound                404  unknown path, function, action group or record
+    ├── HandlerTimeout          408  the handler ran past its time limit
+    ├── Conflict                409  the target changed under us
+    ├── PayloadTooLarge         413  the body is over the configured limit
+    ├── HandlerFailed           424  the handler or a dependency it calls failed
+    └── ConfigurationError      (not an HTTP error: the service cannot start as configured)
+
+Edges: ``api/errors.py`` renders JSON for REST, ``action_groups/envelope.py`` renders the Bedrock envelope
+(``retryable`` errors become ``responseState: REPROMPT`` for function-details groups), ``cli.py`` prints
+``message`` and ``hint`` and exits non-zero. No code path lets an exception become an HTTP 500: unknown
+exceptions are wrapped in :class:`HandlerFailed` by the dispatcher and by the REST catch-all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TicketsmithError(Exception):
+    """Base of every error we raise on purpose.
+
+    ``code`` is a stable machine-readable token; ``message`` says what happened; ``hint`` says what to do;
+    ``details`` carries structured data (e.g. the list of validation errors). ``retryable`` is True when the
+    caller (often a model) should correct its input and try again.
+    """
+
+    status_code: int = 400
+    code: str = "error"
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        details: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON error body shared by every edge: ``{"error": {code, message, hint?, details?}}``."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message, "retryable": self.retryable}
+        if self.hint:
+            body["hint"] = self.hint
+        if self.details is not None:
+            body["details"] = self.details
+        return {"error": body}
+
+
+class InvalidInput(TicketsmithError):
+    status_code = 400
+    code = "invalid_input"
+    retryable = True
+
+
+class ValidationFailed(InvalidInput):
+    status_code = 422
+    code = "validation_failed"
+
+
+class Unauthorized(TicketsmithError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(TicketsmithError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(TicketsmithError):
+    status_code = 404
+    code = "not_found"
+    retryable = True
+
+
+class HandlerTimeout(TicketsmithError):
+    status_code = 408
+    code = "handler_timeout"
+
+
+class Conflict(TicketsmithError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(TicketsmithError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class HandlerFailed(TicketsmithError):
+    status_code = 424
+    code = "handler_failed"
+
+
+class ConfigurationError(TicketsmithError):
+    """The service cannot start as configured. Raised at start-up, printed by the CLI."""
+
+    status_code = 400
+    code = "configuration_error"

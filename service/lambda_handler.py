@@ -1,0 +1,45 @@
+"""AWS Lambda entry point: ``service.lambda_handler.handler(event, context)``.
+
+Set the function's handler to ``service.lambda_handler.handler`` and point the action group's executor at the
+function. Events are answered by the same dispatcher and handlers as ``POST /v1/bedrock/actions``. The
+container is built on the first invocation, from the function's environment, and reused while the execution
+environment stays warm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from service.container import Container, build_container
+from service.domain.action_calls import Trigger
+from service.domain.principals import LAMBDA_INVOKER
+from service.settings import Settings
+
+
+class LambdaApp:
+    """Answers Bedrock action-group events with one container and one event loop for its lifetime."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self._loop = asyncio.new_event_loop()
+
+    def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
+        """The response envelope for ``event``. Never raises for bad input: errors are inside the envelope."""
+        return self._loop.run_until_complete(
+            self.container.dispatcher.handle_event(event, trigger=Trigger.LAMBDA, principal=LAMBDA_INVOKER)
+        )
+
+    def close(self) -> None:
+        self._loop.close()
+        self.container.close()
+
+
+_default: list[LambdaApp] = []
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    """The Lambda function handler, built from ``TICKETSMITH_*`` environment settings on first use."""
+    if not _default:
+        _default.append(LambdaApp(build_container(Settings())))
+    return _default[0](event, context)

@@ -1,0 +1,117 @@
+"""The one settings tree. Nothing else in the package reads the environment.
+
+Every setting comes from an environment variable with the prefix ``TICKETSMITH_``; nested models use ``__``
+as the delimiter (``TICKETSMITH_SERVER__PORT=9000``). A ``.env`` file in the working directory is read too.
+``.env.example`` lists every setting with its meaning; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` names only the local machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ServerSettings(BaseModel):
+    """Where ``ticketsmith serve`` listens and how much it accepts."""
+
+    host: str = Field(default="127.0.0.1", description="Interface to bind. Anything but loopback needs API keys.")
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port to listen on.")
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest request body accepted, in bytes; larger ones are refused with 413.",
+    )
+    handler_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="An action handler that runs longer than this is stopped with 408."
+    )
+
+
+class ApiKeySettings(BaseModel):
+    """One API key and what it may touch.
+
+    ``action_groups`` and ``jira_projects`` hold names or ``"*"`` for all.
+    """
+
+    name: str = Field(min_length=1, description="A label for logs and audit records; never the key itself.")
+    key: SecretStr = Field(description="The secret presented as 'Authorization: Bearer <key>' or 'X-Api-Key'.")
+    action_groups: list[str] = Field(default_factory=lambda: ["*"], description="Action groups this key may call.")
+    jira_projects: list[str] = Field(default_factory=lambda: ["*"], description="Jira project keys it may touch.")
+
+    @field_validator("key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("API keys must be at least 16 characters; generate one with `openssl rand -hex 24`")
+        return value
+
+
+class DatabaseSettings(BaseModel):
+    """How the relational store is reached and prepared."""
+
+    auto_migrate: bool = Field(
+        default=True, description="Apply pending Alembic migrations when the service or CLI starts."
+    )
+    echo_sql: bool = Field(default=False, description="Log every SQL statement (debugging only).")
+
+
+class LoggingSettings(BaseModel):
+    """Log output."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Lowest level logged.")
+
+
+class Settings(BaseSettings):
+    """Root of the settings tree."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TICKETSMITH_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(
+        default=Path(".ticketsmith"), description="Directory for the embedded database, clones and indexes."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the store, e.g. postgresql+psycopg://user:pass@host/db. "
+            "Unset: SQLite at <data_dir>/ticketsmith.db."
+        ),
+    )
+    api_keys: list[ApiKeySettings] = Field(
+        default_factory=list,
+        description='JSON list of keys, e.g. [{"name":"chat","key":"...","action_groups":["system"]}].',
+    )
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The URL actually used: ``database_url`` or the embedded SQLite file under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'ticketsmith.db').resolve()}"
+
+    @property
+    def auth_enabled(self) -> bool:
+        """True when at least one API key is configured; with none, only loopback binds are allowed."""
+        return bool(self.api_keys)
