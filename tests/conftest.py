@@ -206,3 +206,6 @@ def container(settings: Settings) -> Iterator[Container]:
 def client(container: Container) -> Iterator[TestClient]:
     with TestClient(create_app(container=container), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+pytest_plugins = ["tests.postgres_fixtures"]
