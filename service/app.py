@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.types import Scope
 
 from service import __version__
 from service.action_groups.envelope import echo_of, error_envelope
 from service.action_groups.rest_binding import build_router
 from service.api import bedrock, health
-from service.api.auth import ApiKeyAuthenticator, principal_of, require_principal
+from service.api.auth import ApiKeyAuthenticator, ApiKeyMiddleware, principal_of
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.container import Container, build_container
@@ -37,6 +39,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Everything built so far (routes, schemas, models, the container) lives as long as the process. Moving
+        # it out of the collector's view keeps full collections short; without this they stalled requests for
+        # tens of milliseconds under load (bench/bedrock_dispatch.py: p99 95 ms with, 24 ms with GC disabled).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -49,18 +56,27 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         lifespan=lifespan,
     )
     app.state.container = container
-    app.state.authenticator = ApiKeyAuthenticator(settings.api_keys)
     install_error_handlers(app)
+    # Added last, runs first: unauthenticated callers are refused before their body is read.
     app.add_middleware(BodySizeLimit, max_bytes=settings.server.max_body_bytes, render=_too_large_body)
+    app.add_middleware(ApiKeyMiddleware, authenticator=ApiKeyAuthenticator(settings.api_keys))
     app.include_router(health.router)
-    app.include_router(bedrock.router)
+    app.router.routes.append(bedrock.route)
     for group in container.registry:
         app.include_router(
             build_router(
                 group,
                 dispatcher_of=lambda request: request.app.state.container.dispatcher,
                 principal_of=principal_of,
-                dependencies=[Depends(require_principal)],
             )
         )
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            bedrock.describe(document)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -103,6 +104,9 @@ def _root(
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default from settings: 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings: 8000).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Server processes (default from settings: 1).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Start the HTTP service (REST, Bedrock endpoint, health checks)."""
@@ -111,7 +115,8 @@ def serve(
     from service.app import create_app
 
     settings = _settings(as_json)
-    server = settings.server.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
+    overrides = {k: v for k, v in (("host", host), ("port", port), ("workers", workers)) if v is not None}
+    server = settings.server.model_copy(update=overrides)
     settings = settings.model_copy(update={"server": server})
     if not settings.auth_enabled and not is_loopback(server.host):
         _fail(
@@ -124,16 +129,36 @@ def serve(
     logging.basicConfig(
         level=settings.logging.level, format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
     )
-    try:
-        application = create_app(settings)
-    except TicketsmithError as exc:
-        _fail(exc, as_json=as_json)
     if not settings.auth_enabled:
         err.print(f"no API keys configured: serving on loopback only ({server.host}), every caller is trusted")
     err.print(
-        f"ticketsmith {__version__} on http://{server.host}:{server.port} (storage: {redacted_database_url(settings)})"
+        f"ticketsmith {__version__} on http://{server.host}:{server.port} with {server.workers} worker(s) "
+        f"(storage: {redacted_database_url(settings)})"
     )
-    uvicorn.run(application, host=server.host, port=server.port, log_level=settings.logging.level.lower())
+    log_level = settings.logging.level.lower()
+    if server.workers == 1:
+        try:
+            application = create_app(settings)
+        except TicketsmithError as exc:
+            _fail(exc, as_json=as_json)
+        uvicorn.run(application, host=server.host, port=server.port, log_level=log_level)
+        return
+    # Several processes: migrate once here, so the workers (which build their own container from the same
+    # environment) do not race each other through the migrations.
+    try:
+        if settings.database.auto_migrate:
+            migrate_database(settings)
+    except TicketsmithError as exc:
+        _fail(exc, as_json=as_json)
+    os.environ["TICKETSMITH_DATABASE__AUTO_MIGRATE"] = "false"
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=server.host,
+        port=server.port,
+        workers=server.workers,
+        log_level=log_level,
+    )
 
 
 @schemas_app.command("export")

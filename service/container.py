@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import make_url
 
+from service.action_groups.audit import CallRecorder
 from service.action_groups.dispatcher import ActionDispatcher
 from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
@@ -32,7 +33,7 @@ class Container:
     settings: Settings
     registry: ActionGroupRegistry
     dispatcher: ActionDispatcher
-    call_log: ActionCallLog
+    recorder: CallRecorder
     storage_backend: str
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -73,14 +74,16 @@ def build_container(
         backend = make_url(settings.resolved_database_url).get_backend_name()
     else:
         backend = "memory"
+    recorder = CallRecorder(call_log)
+    closers.append(recorder.close)
     dispatcher = ActionDispatcher(
-        registry=registry, call_log=call_log, timeout_seconds=settings.server.handler_timeout_seconds
+        registry=registry, recorder=recorder, timeout_seconds=settings.server.handler_timeout_seconds
     )
     container = Container(
         settings=settings,
         registry=registry,
         dispatcher=dispatcher,
-        call_log=call_log,
+        recorder=recorder,
         storage_backend=backend,
         readiness=readiness,
         _closers=closers,
@@ -89,7 +92,7 @@ def build_container(
         system_group(
             SystemActions(
                 registry=registry,
-                call_log=call_log,
+                recorder=recorder,
                 storage=backend,
                 auth_enabled=settings.auth_enabled,
                 started_at=container.started_at,

@@ -9,12 +9,15 @@ environment stays warm.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from service.container import Container, build_container
 from service.domain.action_calls import Trigger
 from service.domain.principals import LAMBDA_INVOKER
 from service.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 class LambdaApp:
@@ -26,9 +29,15 @@ class LambdaApp:
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
         """The response envelope for ``event``. Never raises for bad input: errors are inside the envelope."""
-        return self._loop.run_until_complete(
+        envelope = self._loop.run_until_complete(
             self.container.dispatcher.handle_event(event, trigger=Trigger.LAMBDA, principal=LAMBDA_INVOKER)
         )
+        # Lambda may freeze the environment as soon as we return; write the call record first.
+        try:
+            self.container.recorder.flush()
+        except Exception:
+            logger.exception("could not write the action-call record")
+        return envelope
 
     def close(self) -> None:
         self._loop.close()

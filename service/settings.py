@@ -32,6 +32,9 @@ class ServerSettings(BaseModel):
 
     host: str = Field(default="127.0.0.1", description="Interface to bind. Anything but loopback needs API keys.")
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port to listen on.")
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Server processes sharing the port; about one per CPU core for throughput."
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,

@@ -7,21 +7,23 @@ REST routes, the Bedrock endpoint, the Lambda entry point and the CLI all call :
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio.to_thread
 from pydantic import BaseModel
 
+from service.action_groups.audit import CallRecorder
 from service.action_groups.coercion import raw_values, validate_model
 from service.action_groups.envelope import (
     JSON_MEDIA_TYPE,
     ActionEvent,
+    Echo,
     echo_of,
     error_envelope,
     parse_event,
@@ -32,27 +34,32 @@ from service.action_groups.registry import ActionGroupRegistry
 from service.domain.action_calls import ActionCall, Trigger
 from service.domain.principals import Principal
 from service.errors import Forbidden, HandlerFailed, HandlerTimeout, InvalidInput, TicketsmithError
-from service.ports.action_call_log import ActionCallLog
 
 logger = logging.getLogger(__name__)
+
+# Call ids: random per process, then a counter. Unique across processes and replicas, ordered within one,
+# and without the system call per request that uuid4 makes.
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count()
 
 
 class ActionDispatcher:
     """Runs operations of registered action groups for any trigger.
 
-    ``timeout_seconds`` bounds every handler; ``clock`` returns the current UTC time (injected for tests).
+    ``timeout_seconds`` bounds every handler; ``recorder`` receives a record of every call, whatever its
+    outcome; ``clock`` returns the current UTC time (injected for tests).
     """
 
     def __init__(
         self,
         *,
         registry: ActionGroupRegistry,
-        call_log: ActionCallLog,
+        recorder: CallRecorder,
         timeout_seconds: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.registry = registry
-        self._call_log = call_log
+        self._recorder = recorder
         self._timeout = timeout_seconds
         self._clock = clock
 
@@ -68,7 +75,7 @@ class ActionDispatcher:
 
         Raises :class:`Forbidden` when ``ctx.principal`` may not call ``group``, :class:`HandlerTimeout` past
         the time limit, the handler's own :class:`TicketsmithError`, or :class:`HandlerFailed` wrapping any
-        other exception. Every outcome is recorded in the call log.
+        other exception. Every outcome is handed to the recorder.
         """
         started_at = self._clock()
         started = time.perf_counter()
@@ -99,9 +106,9 @@ class ActionDispatcher:
             )
             raise error from exc
         finally:
-            await self._record(group, op, ctx, started_at, time.perf_counter() - started, error)
+            self._record(group, op, ctx, started_at, time.perf_counter() - started, error)
 
-    async def _record(
+    def _record(
         self,
         group: ActionGroup,
         op: AnyOperation,
@@ -111,7 +118,7 @@ class ActionDispatcher:
         error: TicketsmithError | None,
     ) -> None:
         call = ActionCall(
-            id=uuid.uuid4().hex,
+            id=f"{_ID_PREFIX}{next(_ID_COUNTER):010x}",
             trigger=ctx.trigger,
             action_group=group.name,
             operation_id=op.operation_id,
@@ -122,11 +129,7 @@ class ActionDispatcher:
             session_id=ctx.session_id,
             started_at=started_at,
         )
-        try:
-            await anyio.to_thread.run_sync(self._call_log.record, call)
-        except Exception:
-            # The audit log must not turn a finished action into a failure the agent would retry.
-            logger.exception("could not record action call %s.%s", group.name, op.operation_id)
+        self._recorder.submit(call)
 
     async def call(
         self,
@@ -152,7 +155,6 @@ class ActionDispatcher:
 
     async def handle_event(self, raw: object, *, trigger: Trigger, principal: Principal) -> dict[str, Any]:
         """Answer a decoded Bedrock action-group event with a response envelope. Never raises."""
-        echo = echo_of(raw)
         try:
             event = parse_event(raw)
             group = self.registry.group(event.action_group)
@@ -167,14 +169,25 @@ class ActionDispatcher:
             )
             result = await self._validate_and_run(group, op, ctx, _event_values(event))
         except TicketsmithError as exc:
-            return error_envelope(echo, exc)
+            return error_envelope(echo_of(raw), exc)
         except Exception as exc:  # a bug of ours must still answer with an envelope, not a dropped call
             logger.exception("unexpected failure while handling a Bedrock event")
-            return error_envelope(echo, HandlerFailed(f"internal error: {type(exc).__name__}"))
-        if echo.session_attributes is not None or ctx.session_attributes:
-            echo.session_attributes = ctx.session_attributes
-        if echo.prompt_session_attributes is not None or ctx.prompt_session_attributes:
-            echo.prompt_session_attributes = ctx.prompt_session_attributes
+            return error_envelope(echo_of(raw), HandlerFailed(f"internal error: {type(exc).__name__}"))
+        # Attribute maps go back when the event had them or the handler set some.
+        echo = Echo(
+            action_group=event.action_group,
+            api_path=event.api_path,
+            http_method=event.http_method,
+            function=event.function,
+            session_attributes=(
+                ctx.session_attributes if event.session_attributes is not None or ctx.session_attributes else None
+            ),
+            prompt_session_attributes=(
+                ctx.prompt_session_attributes
+                if event.prompt_session_attributes is not None or ctx.prompt_session_attributes
+                else None
+            ),
+        )
         return success_envelope(echo, result.model_dump_json(by_alias=True))
 
     def _operation_for(self, event: ActionEvent) -> AnyOperation:

@@ -79,6 +79,7 @@ class ActionGroupRegistry:
     def __init__(self) -> None:
         self._groups: dict[str, ActionGroup] = {}
         self._by_route: dict[tuple[str, str, str], AnyOperation] = {}
+        self._ordered: list[ActionGroup] = []
 
     def add(self, group: ActionGroup) -> None:
         """Register ``group``. Raises :class:`ConfigurationError` naming every problem in its definition."""
@@ -91,11 +92,12 @@ class ActionGroupRegistry:
                 hint="fix the operation definitions; `ticketsmith schemas check` lists the Bedrock rules",
             )
         self._groups[group.name] = group
+        self._ordered = sorted(self._groups.values(), key=lambda g: g.name)
         for op in group.operations:
             self._by_route[(group.name, op.method, group.full_path(op))] = op
 
     def __iter__(self) -> Iterator[ActionGroup]:
-        return iter(sorted(self._groups.values(), key=lambda g: g.name))
+        return iter(self._ordered)
 
     def __len__(self) -> int:
         return len(self._groups)

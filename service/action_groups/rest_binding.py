@@ -8,11 +8,10 @@ then validates REST calls with the very models the Bedrock dispatcher validates 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.params import Depends
 from pydantic import BaseModel, Field
 
 from service.action_groups.dispatcher import ActionDispatcher
@@ -87,10 +86,9 @@ def build_router(
     *,
     dispatcher_of: DispatcherOf,
     principal_of: PrincipalOf,
-    dependencies: Sequence[Depends] = (),
 ) -> APIRouter:
     """An :class:`APIRouter` with one route per operation of ``group``, under the group's prefix."""
-    router = APIRouter(prefix=group.prefix, tags=[group.name], dependencies=list(dependencies))
+    router = APIRouter(prefix=group.prefix, tags=[group.name])
     for op in group.operations:
         extra = {"x-requireConfirmation": "ENABLED"} if op.require_confirmation else None
         router.add_api_route(

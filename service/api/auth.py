@@ -12,6 +12,8 @@ import hmac
 from collections.abc import Mapping, Sequence
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.domain.principals import LOCAL_OPERATOR, Principal
 from service.errors import Unauthorized
@@ -63,15 +65,38 @@ class ApiKeyAuthenticator:
         return match
 
 
-def require_principal(request: Request) -> Principal:
-    """FastAPI dependency: authenticate the request and keep the principal on ``request.state``."""
-    authenticator: ApiKeyAuthenticator = request.app.state.authenticator
-    principal = authenticator.authenticate(request.headers)
-    request.state.principal = principal
-    return principal
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+class ApiKeyMiddleware:
+    """ASGI middleware: every HTTP request except ``public_paths`` must carry a valid key.
+
+    Protected by default, so a new route cannot be exposed by forgetting a dependency. The caller's
+    :class:`Principal` is stored in the request state for :func:`principal_of`; a missing or unknown key is
+    answered with 401 and the shared JSON error body before any route runs or any body is read.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, authenticator: ApiKeyAuthenticator, public_paths: frozenset[str] = PUBLIC_PATHS
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.public_paths = public_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.public_paths:
+            headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+            try:
+                principal = self.authenticator.authenticate(headers)
+            except Unauthorized as exc:
+                response = JSONResponse(status_code=exc.status_code, content=exc.to_dict())
+                await response(scope, receive, send)
+                return
+            scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
 
 
 def principal_of(request: Request) -> Principal:
-    """The principal :func:`require_principal` stored for this request."""
+    """The principal :class:`ApiKeyMiddleware` stored for this request."""
     principal: Principal = request.state.principal
     return principal

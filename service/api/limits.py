@@ -1,7 +1,8 @@
 """Refuse request bodies over the configured size before any handler sees them.
 
-The body is read here, up to the limit, and replayed to the application; a larger one is answered with 413
-at once (a Bedrock error envelope on the Bedrock endpoint), so no handler ever works on a truncated input.
+A declared ``Content-Length`` over the limit is answered with 413 at once (a Bedrock error envelope on the
+Bedrock endpoint). A body without one (chunked) is read here, up to the limit, and replayed to the application,
+so no handler ever works on a truncated input.
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, send)
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await self._refuse(scope, send)
+                return
+            # The HTTP server frames the body by Content-Length, so it cannot grow past what was declared.
+            await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from service.domain.action_calls import ActionCall
@@ -15,6 +16,10 @@ class ActionCallLog(Protocol):
 
     def record(self, call: ActionCall) -> None:
         """Store ``call``. Idempotent: recording the same ``call.id`` twice keeps one record."""
+        ...
+
+    def record_many(self, calls: Sequence[ActionCall]) -> None:
+        """Store several calls in one transaction: all of them or, on error, none. Idempotent like ``record``."""
         ...
 
     def recent(self, *, limit: int = 50, action_group: str | None = None) -> list[ActionCall]:

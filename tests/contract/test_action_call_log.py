@@ -117,3 +117,13 @@ def test_concurrent_records_are_all_kept(call_log: ActionCallLog) -> None:
         thread.join()
     assert errors == []
     assert {c.id for c in call_log.recent(limit=1000)} == {c.id for c in calls}
+
+
+def test_record_many_stores_a_batch_and_ignores_duplicates(call_log: ActionCallLog) -> None:
+    first = make_call(1)
+    call_log.record_many([first, make_call(2)])
+    assert len(call_log.recent()) == 2
+    call_log.record_many([first])  # a duplicate inside a batch is ignored, like record()
+    assert len(call_log.recent()) == 2
+    call_log.record_many([])
+    assert len(call_log.recent()) == 2

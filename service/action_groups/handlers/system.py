@@ -9,12 +9,12 @@ import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field
 
 from service import __version__
+from service.action_groups.audit import CallRecorder
 from service.action_groups.constraints import SchemaProblem, bedrock_problems
 from service.action_groups.operations import ActionGroup, CallContext, NoParams, Operation
 from service.action_groups.registry import ActionGroupRegistry
 from service.domain.action_calls import ActionCall
 from service.errors import NotFound
-from service.ports.action_call_log import ActionCallLog
 
 
 class ServiceInfo(BaseModel):
@@ -117,13 +117,13 @@ class SystemActions:
         self,
         *,
         registry: ActionGroupRegistry,
-        call_log: ActionCallLog,
+        recorder: CallRecorder,
         storage: str,
         auth_enabled: bool,
         started_at: datetime,
     ) -> None:
         self._registry = registry
-        self._call_log = call_log
+        self._recorder = recorder
         self._storage = storage
         self._auth_enabled = auth_enabled
         self._started_at = started_at
@@ -167,13 +167,16 @@ class SystemActions:
     async def list_calls(self, ctx: CallContext, params: ListCallsParams, body: None) -> CallList:
         if params.action_group is not None and not ctx.principal.may_call(params.action_group):
             return CallList(calls=[])
-        calls = await anyio.to_thread.run_sync(
-            lambda: self._call_log.recent(limit=params.limit, action_group=params.action_group)
-        )
+        calls = await anyio.to_thread.run_sync(self._read_own_writes, params.limit, params.action_group)
         return CallList(calls=[CallRecord.of(c) for c in calls if ctx.principal.may_call(c.action_group)])
 
+    def _read_own_writes(self, limit: int, action_group: str | None) -> list[ActionCall]:
+        self._recorder.flush()
+        return self._recorder.log.recent(limit=limit, action_group=action_group)
+
     async def get_call(self, ctx: CallContext, params: GetCallParams, body: None) -> CallRecord:
-        call = await anyio.to_thread.run_sync(lambda: self._call_log.get(call_id=params.call_id))
+        await anyio.to_thread.run_sync(self._recorder.flush)
+        call = await anyio.to_thread.run_sync(lambda: self._recorder.log.get(call_id=params.call_id))
         if not ctx.principal.may_call(call.action_group):
             raise NotFound(f"no action call {params.call_id!r}")
         return CallRecord.of(call)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from service.domain.action_calls import ActionCall
 from service.errors import InvalidInput, NotFound
@@ -16,8 +17,12 @@ class InMemoryActionCallLog:
         self._lock = threading.Lock()
 
     def record(self, call: ActionCall) -> None:
+        self.record_many([call])
+
+    def record_many(self, calls: Sequence[ActionCall]) -> None:
         with self._lock:
-            self._calls.setdefault(call.id, call)
+            for call in calls:
+                self._calls.setdefault(call.id, call)
 
     def recent(self, *, limit: int = 50, action_group: str | None = None) -> list[ActionCall]:
         if not 1 <= limit <= 1000:

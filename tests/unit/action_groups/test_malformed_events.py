@@ -185,3 +185,25 @@ def test_failures_are_recorded_with_their_status(client: TestClient) -> None:
     assert [(c["operation_id"], c["status_code"], c["error_code"]) for c in calls] == [
         ("misbehave", 424, "handler_failed")
     ]
+
+
+def test_oversized_chunked_body_is_refused_too(strict_client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"messageVersion": "1.0", "inputText": "'
+        for _ in range(10):
+            yield b"x" * 512
+        yield b'"}'
+
+    response = strict_client.post("/v1/bedrock/actions", content=chunks(), headers={"content-type": "application/json"})
+    assert response.json()["response"]["httpStatusCode"] == 413
+
+
+def test_small_chunked_body_is_replayed_whole(strict_client: TestClient) -> None:
+    body = json.dumps(FUNCTION).encode()
+
+    def chunks() -> Iterator[bytes]:
+        yield body[:100]
+        yield body[100:]
+
+    response = strict_client.post("/v1/bedrock/actions", content=chunks(), headers={"content-type": "application/json"})
+    assert "responseState" not in response.json()["response"]["functionResponse"]

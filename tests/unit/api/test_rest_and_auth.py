@@ -103,6 +103,10 @@ def test_keys_are_required_once_configured(keyed_client: TestClient) -> None:
         keyed_client.post("/v1/bedrock/actions", json=load_fixture("bedrock/openapi_event_get.json")).status_code == 401
     )
     assert keyed_client.get("/healthz").status_code == 200
+    assert keyed_client.get("/openapi.json").status_code == 200
+    # protected by default: routes outside /v1 and unknown paths need a key too
+    assert keyed_client.get("/claims").status_code == 401
+    assert keyed_client.get("/nowhere").status_code == 401
 
 
 def test_scopes_limit_action_groups_on_every_path(keyed_client: TestClient) -> None:
@@ -130,3 +134,14 @@ def test_calls_list_shows_only_groups_in_scope(keyed_client: TestClient) -> None
 def test_short_api_keys_are_rejected_with_a_fix() -> None:
     with pytest.raises(ValueError, match="openssl rand"):
         ApiKeySettings(name="weak", key="short")  # type: ignore[arg-type]
+
+
+def test_service_openapi_document_is_valid_and_describes_the_bedrock_endpoint(client: TestClient) -> None:
+    from openapi_spec_validator import OpenAPIV31SpecValidator
+
+    document = client.get("/openapi.json").json()
+    assert list(OpenAPIV31SpecValidator(document).iter_errors()) == []
+    operation = document["paths"]["/v1/bedrock/actions"]["post"]
+    assert operation["operationId"] == "invokeBedrockAction"
+    assert "ActionEvent" in document["components"]["schemas"]
+    assert client.get("/v1/bedrock/actions").json()["error"]["code"] == "method_not_allowed"
