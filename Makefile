@@ -41,6 +41,7 @@ test: install-dev system-deps lint typecheck schemas  ## Everything CI runs
 	$(BIN)/python -m pytest
 
 bench: install-dev  ## Benchmarks (print JSON)
+	bash scripts/install-system-deps.sh --bench
 	$(BIN)/python bench/bedrock_dispatch.py
 
 clean:
