@@ -10,6 +10,8 @@ import asyncio
 import json
 import logging
 import os
+import signal
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,10 +25,12 @@ from rich.table import Table
 from service import __version__
 from service.action_groups import schema_export
 from service.action_groups.operations import CallContext
-from service.container import Container, build_container, migrate_database, redacted_database_url
+from service.container import Container, build_container, build_worker, migrate_database, redacted_database_url
 from service.domain.action_calls import Trigger
+from service.domain.jobs import Job, JobState
 from service.domain.principals import LOCAL_OPERATOR
 from service.errors import ConfigurationError, InvalidInput, TicketsmithError
+from service.jobs.worker import Worker
 from service.settings import Settings, is_loopback
 
 app = typer.Typer(
@@ -40,10 +44,12 @@ schemas_app = typer.Typer(help="Export and check the action-group schemas in age
 actions_app = typer.Typer(help="List and call action-group operations locally.", no_args_is_help=True)
 bedrock_app = typer.Typer(help="Work with Bedrock action-group events.", no_args_is_help=True)
 db_app = typer.Typer(help="The service database.", no_args_is_help=True)
+jobs_app = typer.Typer(help="The durable job queue.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(actions_app, name="actions")
 app.add_typer(bedrock_app, name="bedrock")
 app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -291,6 +297,90 @@ def bedrock_replay(
     failed = response.get("httpStatusCode", 200) >= 400 or "responseState" in response.get("functionResponse", {})
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _job_row(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state.value,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "run_after": job.run_after.isoformat(),
+        "updated_at": job.updated_at.isoformat(),
+        "last_error": job.last_error,
+        "result": job.result,
+    }
+
+
+def _print_jobs(rows: list[dict[str, Any]], *, as_json: bool, empty: str) -> None:
+    if as_json:
+        out.print_json(data={"jobs": rows})
+        return
+    if not rows:
+        out.print(empty)
+        return
+    table = Table("id", "kind", "state", "attempts", "updated", "error")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["kind"],
+            row["state"],
+            f"{row['attempts']}/{row['max_attempts']}",
+            row["updated_at"],
+            row["last_error"] or "",
+        )
+    out.print(table)
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Run the jobs that are due, then exit.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run background jobs until stopped (SIGINT or SIGTERM), or once with --once."""
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:worker"
+    logging.basicConfig(format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+
+    def work(container: Container) -> list[Job]:
+        logging.getLogger().setLevel(container.settings.logging.level)
+        runner = build_worker(container, worker_id=worker_id)
+        if once:
+            return asyncio.run(runner.drain())
+        asyncio.run(_run_until_signalled(runner))
+        return []
+
+    finished = _with_container(as_json, in_memory=False, work=work)
+    if once:
+        _print_jobs([_job_row(job) for job in finished], as_json=as_json, empty="no jobs were due")
+
+
+async def _run_until_signalled(runner: Worker) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    err.print(f"worker {runner.worker_id} running; Ctrl-C to stop")
+    await runner.run(stop)
+
+
+@jobs_app.command("list")
+def jobs_list(
+    state: Annotated[
+        str | None, typer.Option(help="Only jobs in this state: queued, running, succeeded, failed.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List jobs, newest first."""
+    try:
+        wanted = JobState(state) if state is not None else None
+    except ValueError:
+        _fail(
+            InvalidInput(f"unknown state {state!r}", hint="use queued, running, succeeded or failed"), as_json=as_json
+        )
+    jobs = _with_container(as_json, in_memory=False, work=lambda c: c.job_queue.list(state=wanted, limit=limit))
+    _print_jobs([_job_row(job) for job in jobs], as_json=as_json, empty="no jobs")
 
 
 @db_app.command("upgrade")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import make_url
 
@@ -17,10 +17,15 @@ from service.action_groups.dispatcher import ActionDispatcher
 from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
 from service.action_groups.registry import ActionGroupRegistry
-from service.adapters.storage.memory import InMemoryActionCallLog
+from service.adapters.storage.action_calls import SqlActionCallLog
+from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
+from service.adapters.storage.jobs import SqlJobQueue
+from service.adapters.storage.memory import InMemoryActionCallLog, InMemoryJobQueue
 from service.adapters.storage.migrate import current_revision, upgrade_to_head
-from service.adapters.storage.sql import DatabaseReadiness, SqlActionCallLog, create_database_engine
+from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
+from service.jobs.worker import Periodic, Worker
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
+from service.ports.job_queue import JobQueue
 from service.settings import Settings
 
 GroupFactory = Callable[["Container"], ActionGroup]
@@ -34,6 +39,7 @@ class Container:
     registry: ActionGroupRegistry
     dispatcher: ActionDispatcher
     recorder: CallRecorder
+    job_queue: JobQueue
     storage_backend: str
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -59,6 +65,7 @@ def build_container(
     each built from the finished container. Raises :class:`ConfigurationError` for a bad database URL or an
     invalid action-group definition.
     """
+    job_queue: JobQueue
     if in_memory and call_log is None:
         call_log = InMemoryActionCallLog()
     registry = ActionGroupRegistry()
@@ -70,9 +77,11 @@ def build_container(
         if settings.database.auto_migrate:
             upgrade_to_head(engine)
         call_log = SqlActionCallLog(engine)
+        job_queue = SqlJobQueue(engine)
         readiness.append(DatabaseReadiness(engine))
         backend = make_url(settings.resolved_database_url).get_backend_name()
     else:
+        job_queue = InMemoryJobQueue()
         backend = "memory"
     recorder = CallRecorder(call_log)
     closers.append(recorder.close)
@@ -84,6 +93,7 @@ def build_container(
         registry=registry,
         dispatcher=dispatcher,
         recorder=recorder,
+        job_queue=job_queue,
         storage_backend=backend,
         readiness=readiness,
         _closers=closers,
@@ -102,6 +112,28 @@ def build_container(
     for factory in extra_groups:
         registry.add(factory(container))
     return container
+
+
+def build_worker(container: Container, *, worker_id: str) -> Worker:
+    """A job worker for every job kind this service defines, with its periodic housekeeping."""
+    jobs = container.settings.jobs
+    periodic: tuple[Periodic, ...] = ()
+    if jobs.call_retention_days > 0:
+        periodic = (
+            Periodic(
+                kind=PRUNE_ACTION_CALLS,
+                every=timedelta(days=1),
+                payload={"older_than_days": jobs.call_retention_days},
+            ),
+        )
+    return Worker(
+        queue=container.job_queue,
+        handlers={PRUNE_ACTION_CALLS: prune_action_calls(container.recorder.log)},
+        worker_id=worker_id,
+        lease_seconds=jobs.lease_seconds,
+        poll_interval=jobs.poll_interval_seconds,
+        periodic=periodic,
+    )
 
 
 def redacted_database_url(settings: Settings) -> str:

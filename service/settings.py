@@ -73,6 +73,22 @@ class DatabaseSettings(BaseModel):
     echo_sql: bool = Field(default=False, description="Log every SQL statement (debugging only).")
 
 
+class JobsSettings(BaseModel):
+    """The durable job queue and its workers."""
+
+    in_process_worker: bool = Field(
+        default=True,
+        description="Run a worker inside `ticketsmith serve`; off when `ticketsmith worker` processes run.",
+    )
+    poll_interval_seconds: float = Field(default=1.0, gt=0, description="Seconds a worker waits when no job is due.")
+    lease_seconds: float = Field(
+        default=300.0, ge=5, description="How long a claimed job is held before another worker may take it over."
+    )
+    call_retention_days: int = Field(
+        default=30, ge=0, description="Days of action-call records to keep; older ones are pruned daily. 0 keeps all."
+    )
+
+
 class LoggingSettings(BaseModel):
     """Log output."""
 
@@ -105,6 +121,7 @@ class Settings(BaseSettings):
     )
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @property

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from service.adapters.storage.sql import create_database_engine
+from service.adapters.storage.engine import create_database_engine
 
 
 def _unavailable(reason: str) -> None:

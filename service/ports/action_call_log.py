@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from service.domain.action_calls import ActionCall
@@ -24,6 +25,10 @@ class ActionCallLog(Protocol):
 
     def recent(self, *, limit: int = 50, action_group: str | None = None) -> list[ActionCall]:
         """The newest calls first, at most ``limit`` (1..1000), optionally only those of ``action_group``."""
+        ...
+
+    def prune(self, *, before: datetime) -> int:
+        """Delete calls that started before ``before``; return how many. Idempotent."""
         ...
 
     def get(self, *, call_id: str) -> ActionCall:

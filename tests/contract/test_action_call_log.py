@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from service.adapters.storage.action_calls import SqlActionCallLog
+from service.adapters.storage.engine import create_database_engine
 from service.adapters.storage.memory import InMemoryActionCallLog
 from service.adapters.storage.migrate import upgrade_to_head
-from service.adapters.storage.sql import SqlActionCallLog, create_database_engine
 from service.domain.action_calls import ActionCall, Trigger
 from service.errors import InvalidInput, NotFound
 from service.ports.action_call_log import ActionCallLog
@@ -127,3 +128,11 @@ def test_record_many_stores_a_batch_and_ignores_duplicates(call_log: ActionCallL
     assert len(call_log.recent()) == 2
     call_log.record_many([])
     assert len(call_log.recent()) == 2
+
+
+def test_prune_deletes_only_older_calls(call_log: ActionCallLog) -> None:
+    old, edge, new = make_call(-10), make_call(0), make_call(10)
+    call_log.record_many([old, edge, new])
+    assert call_log.prune(before=T0) == 1
+    assert {c.id for c in call_log.recent()} == {edge.id, new.id}
+    assert call_log.prune(before=T0) == 0

@@ -12,8 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from service.adapters.storage.engine import create_database_engine
 from service.adapters.storage.migrate import MIGRATIONS, current_revision, upgrade_to_head
-from service.adapters.storage.sql import create_database_engine, metadata
+from service.adapters.storage.schema import metadata
 from service.errors import ConfigurationError
 
 

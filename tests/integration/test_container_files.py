@@ -94,13 +94,26 @@ def test_compose_and_dockerfile_use_only_real_settings() -> None:
     assert docker_names <= known, docker_names - known
 
 
-def test_compose_environment_builds_valid_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_compose_environment_builds_valid_settings(
+    service: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    for name, value in _environment(_compose()["services"]["api"]).items():
+    for name in setting_names():
+        monkeypatch.delenv(name, raising=False)
+    for name, value in _environment(_compose()["services"][service]).items():
         monkeypatch.setenv(name, KEYS if value.startswith("${TICKETSMITH_API_KEYS") else value)
     settings = Settings()
     assert settings.resolved_database_url.startswith("postgresql+psycopg://")
-    assert settings.auth_enabled
+    if service == "api":
+        assert settings.auth_enabled
+        assert settings.jobs.in_process_worker is False, "the worker service runs the jobs"
+
+
+def test_compose_runs_a_worker_beside_the_api() -> None:
+    services = _compose()["services"]
+    assert services["worker"]["command"] == ["worker"]
+    assert set(services) == {"postgres", "api", "worker"}
 
 
 def test_final_image_stage_is_non_root_with_healthcheck_and_no_dev_tools() -> None:

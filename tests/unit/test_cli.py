@@ -101,3 +101,20 @@ def test_db_upgrade_reports_revision() -> None:
     result = runner.invoke(app, ["db", "upgrade", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["revision"]
+
+
+def test_worker_once_runs_the_due_housekeeping_and_jobs_list_shows_it() -> None:
+    result = runner.invoke(app, ["worker", "--once", "--json"])
+    assert result.exit_code == 0, result.output
+    ran = json.loads(result.output)["jobs"]
+    assert [(j["kind"], j["state"]) for j in ran] == [("maintenance.prune_action_calls", "succeeded")]
+    again = runner.invoke(app, ["worker", "--once", "--json"])
+    assert json.loads(again.output)["jobs"] == [], "the daily job is not enqueued twice in one day"
+    listed = runner.invoke(app, ["jobs", "list", "--state", "succeeded", "--json"])
+    assert [j["id"] for j in json.loads(listed.output)["jobs"]] == [ran[0]["id"]]
+
+
+def test_jobs_list_rejects_unknown_state() -> None:
+    result = runner.invoke(app, ["jobs", "list", "--state", "sleeping"])
+    assert result.exit_code == 2
+    assert "queued, running, succeeded or failed" in result.output

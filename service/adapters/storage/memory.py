@@ -1,12 +1,18 @@
-"""In-memory audit log: the fake for tests and for commands that never serve."""
+"""In-memory audit log and job queue: the fakes for tests and for commands that never serve."""
 
 from __future__ import annotations
 
+import copy
 import threading
-from collections.abc import Sequence
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
 
 from service.domain.action_calls import ActionCall
-from service.errors import InvalidInput, NotFound
+from service.domain.jobs import Job, JobState
+from service.errors import Conflict, InvalidInput, NotFound
 
 
 class InMemoryActionCallLog:
@@ -32,9 +38,141 @@ class InMemoryActionCallLog:
         calls.sort(key=lambda c: (c.started_at, c.id), reverse=True)
         return calls[:limit]
 
+    def prune(self, *, before: datetime) -> int:
+        with self._lock:
+            old = [call_id for call_id, call in self._calls.items() if call.started_at < before]
+            for call_id in old:
+                del self._calls[call_id]
+        return len(old)
+
     def get(self, *, call_id: str) -> ActionCall:
         with self._lock:
             call = self._calls.get(call_id)
         if call is None:
             raise NotFound(f"no action call {call_id!r}", hint="list recent calls with listCalls")
         return call
+
+
+class InMemoryJobQueue:
+    """:class:`service.ports.job_queue.JobQueue` in memory; thread-safe; lost on exit. For tests and one-shot CLI."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def enqueue(
+        self,
+        *,
+        kind: str,
+        payload: dict[str, Any],
+        now: datetime,
+        dedup_key: str | None = None,
+        run_after: datetime | None = None,
+        max_attempts: int = 5,
+    ) -> Job:
+        if max_attempts < 1:
+            raise InvalidInput("max_attempts must be at least 1")
+        with self._lock:
+            for job in self._jobs.values():
+                if dedup_key is not None and job.dedup_key == dedup_key:
+                    return job
+            job = Job(
+                id=uuid.uuid4().hex,
+                kind=kind,
+                payload=copy.deepcopy(payload),
+                state=JobState.QUEUED,
+                attempts=0,
+                max_attempts=max_attempts,
+                dedup_key=dedup_key,
+                run_after=run_after or now,
+                lease_owner=None,
+                lease_expires_at=None,
+                last_error=None,
+                result=None,
+                created_at=now,
+                updated_at=now,
+            )
+            self._jobs[job.id] = job
+            return job
+
+    def claim(self, *, worker_id: str, kinds: Collection[str], now: datetime, lease_seconds: float) -> Job | None:
+        with self._lock:
+            due = [
+                job
+                for job in self._jobs.values()
+                if job.kind in kinds
+                and (
+                    (job.state is JobState.QUEUED and job.run_after <= now)
+                    or (
+                        job.state is JobState.RUNNING
+                        and job.lease_expires_at is not None
+                        and job.lease_expires_at < now
+                    )
+                )
+            ]
+            if not due:
+                return None
+            oldest = min(due, key=lambda job: (job.run_after, job.created_at))
+            claimed = replace(
+                oldest,
+                state=JobState.RUNNING,
+                lease_owner=worker_id,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                attempts=oldest.attempts + 1,
+                updated_at=now,
+            )
+            self._jobs[claimed.id] = claimed
+            return claimed
+
+    def _held(self, job_id: str, worker_id: str) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None or job.lease_owner != worker_id or job.state is not JobState.RUNNING:
+            raise Conflict(
+                f"job {job_id!r} is not held by worker {worker_id!r}",
+                hint="its lease expired and another worker took it over; the result was not recorded",
+            )
+        return job
+
+    def complete(self, *, job_id: str, worker_id: str, result: dict[str, Any], now: datetime) -> Job:
+        with self._lock:
+            job = replace(
+                self._held(job_id, worker_id),
+                state=JobState.SUCCEEDED,
+                result=copy.deepcopy(result),
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+            self._jobs[job_id] = job
+            return job
+
+    def fail(self, *, job_id: str, worker_id: str, error: str, retry_at: datetime, now: datetime) -> Job:
+        with self._lock:
+            held = self._held(job_id, worker_id)
+            final = held.attempts >= held.max_attempts
+            job = replace(
+                held,
+                state=JobState.FAILED if final else JobState.QUEUED,
+                last_error=error[:4000],
+                run_after=held.run_after if final else retry_at,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+            self._jobs[job_id] = job
+            return job
+
+    def get(self, *, job_id: str) -> Job:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id!r}", hint="list jobs with `ticketsmith jobs list`")
+        return job
+
+    def list(self, *, state: JobState | None = None, limit: int = 50) -> list[Job]:
+        if not 1 <= limit <= 1000:
+            raise InvalidInput(f"limit must be between 1 and 1000, not {limit}")
+        with self._lock:
+            found = [job for job in self._jobs.values() if state is None or job.state is state]
+        found.sort(key=lambda job: (job.created_at, job.id), reverse=True)
+        return found[:limit]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from service.adapters.storage.sql import metadata
+from service.adapters.storage.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

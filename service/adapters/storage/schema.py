@@ -1,0 +1,44 @@
+"""The tables of the service database. Alembic migrations in ``migrations/`` must match this metadata."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+action_calls = Table(
+    "action_calls",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("trigger", String(16), nullable=False),
+    Column("action_group", String(100), nullable=False),
+    Column("operation_id", String(64), nullable=False),
+    Column("principal", String(200), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("error_code", String(64), nullable=True),
+    Column("duration_ms", Float, nullable=False),
+    Column("session_id", String(200), nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Index("ix_action_calls_started_at", "started_at"),
+    Index("ix_action_calls_group_started_at", "action_group", "started_at"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(100), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("dedup_key", String(200), nullable=True, unique=True),
+    Column("run_after", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_expires_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("result", JSON, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_jobs_due", "state", "run_after"),
+)
