@@ -8,6 +8,7 @@ strings, so a value valid on one path is valid on the other.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -40,11 +41,25 @@ def raw_values(parameters: Iterable[EventParameter]) -> dict[str, Any]:
     return {p.name: _decode(p.value, (p.type or "").lower() or None) for p in parameters}
 
 
+@functools.cache
+def _structured_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Wire names of the fields that hold objects or arrays (including optional ones)."""
+    names = set()
+    for key, schema in model.model_json_schema(by_alias=True).get("properties", {}).items():
+        options = [schema, *schema.get("anyOf", []), *schema.get("allOf", [])]
+        if any(o.get("type") in _STRUCTURED_TYPES or "$ref" in o for o in options):
+            names.add(key)
+    return frozenset(names)
+
+
 def validate_model(model: type[BaseModel], values: Mapping[str, Any], *, where: str) -> BaseModel:
     """Build ``model`` from ``values``, keeping only its fields (by name or alias).
 
-    Raises :class:`ValidationFailed` naming each missing or mistyped field in words a model can act on.
+    An object or array field given as JSON text is decoded first: function-details schemas have no object type,
+    so such fields are declared as strings holding JSON. Raises :class:`ValidationFailed` naming each missing or
+    mistyped field in words a model can act on.
     """
+    structured = _structured_fields(model)
     accepted: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         key = info.alias or name
@@ -52,6 +67,10 @@ def validate_model(model: type[BaseModel], values: Mapping[str, Any], *, where: 
             accepted[key] = values[key]
         elif name in values:
             accepted[key] = values[name]
+        else:
+            continue
+        if key in structured and isinstance(accepted[key], str):
+            accepted[key] = _decode(accepted[key], "array" if accepted[key].lstrip().startswith("[") else "object")
     try:
         return model.model_validate(accepted)
     except ValidationError as exc:

@@ -158,7 +158,7 @@ class ActionDispatcher:
         try:
             event = parse_event(raw)
             group = self.registry.group(event.action_group)
-            op = self._operation_for(event)
+            op, path_values = self._operation_for(event)
             ctx = CallContext(
                 trigger=trigger,
                 principal=principal,
@@ -167,7 +167,7 @@ class ActionDispatcher:
                 session_attributes=dict(event.session_attributes or {}),
                 prompt_session_attributes=dict(event.prompt_session_attributes or {}),
             )
-            result = await self._validate_and_run(group, op, ctx, _event_values(event))
+            result = await self._validate_and_run(group, op, ctx, path_values | _event_values(event))
         except TicketsmithError as exc:
             return error_envelope(echo_of(raw), exc)
         except Exception as exc:  # a bug of ours must still answer with an envelope, not a dropped call
@@ -190,9 +190,9 @@ class ActionDispatcher:
         )
         return success_envelope(echo, result.model_dump_json(by_alias=True))
 
-    def _operation_for(self, event: ActionEvent) -> AnyOperation:
+    def _operation_for(self, event: ActionEvent) -> tuple[AnyOperation, dict[str, str]]:
         if event.function is not None:
-            return self.registry.by_function(event.action_group, event.function)
+            return self.registry.by_function(event.action_group, event.function), {}
         # parse_event guarantees both for the OpenAPI form
         assert event.api_path is not None
         assert event.http_method is not None

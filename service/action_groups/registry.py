@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterator
 
 from pydantic import BaseModel
@@ -15,6 +17,14 @@ from service.action_groups.operations import (
     AnyOperation,
 )
 from service.errors import ConfigurationError, NotFound
+
+
+@functools.cache
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"({[A-Za-z_][A-Za-z0-9_]*})", template)
+    return re.compile(
+        "".join(f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part) for part in parts)
+    )
 
 
 def _undocumented_fields(model: type[BaseModel]) -> list[str]:
@@ -112,17 +122,27 @@ class ActionGroupRegistry:
                 hint=f"known action groups: {', '.join(sorted(self._groups)) or '(none)'}",
             ) from None
 
-    def by_route(self, group_name: str, method: str, api_path: str) -> AnyOperation:
-        """The operation of ``group_name`` at ``method`` ``api_path`` (the schema's template path)."""
+    def by_route(self, group_name: str, method: str, api_path: str) -> tuple[AnyOperation, dict[str, str]]:
+        """The operation of ``group_name`` at ``method`` ``api_path``, and any path values found in it.
+
+        Bedrock sends the schema's template path (``/calls/{callId}``), with the values in ``parameters``; a
+        caller that substituted the values into the path (``/calls/abc``) is matched too, and the values come back.
+        """
         group = self.group(group_name)
         op = self._by_route.get((group.name, method.upper(), api_path))
-        if op is None:
-            known = ", ".join(f"{o.method} {group.full_path(o)}" for o in group.operations)
-            raise NotFound(
-                f"action group {group_name!r} has no operation {method.upper()} {api_path}",
-                hint=f"operations of {group_name}: {known}",
-            )
-        return op
+        if op is not None:
+            return op, {}
+        for candidate in group.operations:
+            if candidate.method != method.upper() or not candidate.path_parameter_names():
+                continue
+            match = _template_pattern(group.full_path(candidate)).fullmatch(api_path)
+            if match:
+                return candidate, match.groupdict()
+        known = ", ".join(f"{o.method} {group.full_path(o)}" for o in group.operations)
+        raise NotFound(
+            f"action group {group_name!r} has no operation {method.upper()} {api_path}",
+            hint=f"operations of {group_name}: {known}",
+        )
 
     def by_function(self, group_name: str, function: str) -> AnyOperation:
         """The operation of ``group_name`` whose ``operationId`` is ``function`` (function-details form)."""

@@ -121,3 +121,64 @@ def test_calls_from_every_trigger_are_recorded(client: TestClient, lambda_app: L
     assert all(c["status_code"] == 200 for c in calls)
     session = next(c for c in calls if c["trigger"] == "bedrock")
     assert session["session_id"] == "12345678912345"
+
+
+def _system_event(**fields: Any) -> dict[str, Any]:
+    return load_fixture("bedrock/openapi_event_minimal.json") | {"actionGroup": "system"} | fields
+
+
+def test_path_parameters_arrive_in_parameters_with_the_template_path(client: TestClient) -> None:
+    client.get("/claims")
+    call_id = client.get("/v1/system/calls", params={"limit": 1}).json()["calls"][0]["id"]
+    event = _system_event(
+        apiPath="/v1/system/calls/{callId}", parameters=[{"name": "callId", "type": "string", "value": call_id}]
+    )
+    inner = client.post("/v1/bedrock/actions", json=event).json()["response"]
+    assert inner["apiPath"] == "/v1/system/calls/{callId}"
+    assert json.loads(inner["responseBody"]["application/json"]["body"])["id"] == call_id
+
+
+def test_a_path_with_the_value_substituted_is_matched_too(client: TestClient) -> None:
+    client.get("/claims")
+    call_id = client.get("/v1/system/calls", params={"limit": 1}).json()["calls"][0]["id"]
+    inner = client.post("/v1/bedrock/actions", json=_system_event(apiPath=f"/v1/system/calls/{call_id}")).json()[
+        "response"
+    ]
+    assert inner["httpStatusCode"] == 200
+    assert inner["apiPath"] == f"/v1/system/calls/{call_id}", "echoed exactly as sent"
+
+
+def test_function_form_takes_object_fields_as_json_text(client: TestClient) -> None:
+    document = {"openapi": "3.0.0", "info": {"title": "t", "version": "1"}, "paths": {}}
+    event = load_fixture("bedrock/function_event.json") | {
+        "actionGroup": "system",
+        "function": "lintActionSchema",
+        "parameters": [
+            {"name": "document", "type": "string", "value": json.dumps(document)},
+            {"name": "groupName", "type": "string", "value": "tickets"},
+        ],
+    }
+    inner = client.post("/v1/bedrock/actions", json=event).json()["response"]
+    report = json.loads(inner["functionResponse"]["responseBody"]["TEXT"]["body"])
+    assert report["valid"] is False
+    assert [p["rule"] for p in report["problems"]] == ["paths"]
+
+
+def test_stringified_arrays_are_decoded_for_array_fields() -> None:
+    from pydantic import BaseModel, Field
+
+    from service.action_groups.coercion import raw_values, validate_model
+    from service.action_groups.envelope import EventParameter
+
+    class Tags(BaseModel):
+        tags: list[str] = Field(description="Tags.")
+        ids: list[int] = Field(description="Ids.")
+
+    values = raw_values(
+        [
+            EventParameter(name="tags", type="array", value="[bug, smell]"),
+            EventParameter(name="ids", type="array", value="[1, 2]"),
+        ]
+    )
+    model = validate_model(Tags, values, where="parameters")
+    assert model.model_dump() == {"tags": ["bug", "smell"], "ids": [1, 2]}
