@@ -11,6 +11,7 @@
     ├── HandlerTimeout          408  the handler ran past its time limit
     ├── Conflict                409  the target changed under us
     ├── PayloadTooLarge         413  the body is over the configured limit
+    ├── Cancelled               499  the caller went away before the handler finished (recorded, never sent)
     ├── HandlerFailed           424  the handler or a dependency it calls failed
     └── ConfigurationError      (not an HTTP error: the service cannot start as configured)
 
@@ -99,6 +100,11 @@ class Conflict(TicketsmithError):
 class PayloadTooLarge(TicketsmithError):
     status_code = 413
     code = "payload_too_large"
+
+
+class Cancelled(TicketsmithError):
+    status_code = 499
+    code = "cancelled"
 
 
 class HandlerFailed(TicketsmithError):

@@ -33,7 +33,7 @@ from service.action_groups.operations import ActionGroup, AnyOperation, CallCont
 from service.action_groups.registry import ActionGroupRegistry
 from service.domain.action_calls import ActionCall, Trigger
 from service.domain.principals import Principal
-from service.errors import Forbidden, HandlerFailed, HandlerTimeout, InvalidInput, TicketsmithError
+from service.errors import Cancelled, Forbidden, HandlerFailed, HandlerTimeout, InvalidInput, TicketsmithError
 
 logger = logging.getLogger(__name__)
 
@@ -98,10 +98,14 @@ class ActionDispatcher:
         except TicketsmithError as exc:
             error = exc
             raise
+        except asyncio.CancelledError:
+            error = Cancelled(f"{group.name}.{op.operation_id} was cancelled: the caller went away")
+            raise
         except Exception as exc:
             logger.exception("handler %s.%s failed", group.name, op.operation_id)
+            # The exception's own text stays in the log: it may hold connection strings or other secrets.
             error = HandlerFailed(
-                f"{group.name}.{op.operation_id} failed: {type(exc).__name__}: {exc}",
+                f"{group.name}.{op.operation_id} failed ({type(exc).__name__})",
                 hint="the service log has the traceback",
             )
             raise error from exc

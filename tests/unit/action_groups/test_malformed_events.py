@@ -207,3 +207,11 @@ def test_small_chunked_body_is_replayed_whole(strict_client: TestClient) -> None
 
     response = strict_client.post("/v1/bedrock/actions", content=chunks(), headers={"content-type": "application/json"})
     assert "responseState" not in response.json()["response"]["functionResponse"]
+
+
+def test_a_crashing_handler_does_not_leak_its_exception_text(client: TestClient) -> None:
+    event = FUNCTION | {"function": "misbehave", "parameters": [{"name": "mode", "type": "string", "value": "crash"}]}
+    body = client.post("/v1/bedrock/actions", json=event).json()["response"]["functionResponse"]["responseBody"]
+    error = json.loads(body["TEXT"]["body"])["error"]
+    assert error["message"] == "VacationsActionGroup.misbehave failed (RuntimeError)"
+    assert "database on fire" not in body["TEXT"]["body"]
