@@ -20,6 +20,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from service import __version__
@@ -27,10 +28,13 @@ from service.action_groups import schema_export
 from service.action_groups.operations import CallContext
 from service.container import Container, build_container, build_worker, migrate_database, redacted_database_url
 from service.domain.action_calls import Trigger
+from service.domain.findings import Finding, Severity
 from service.domain.jobs import Job, JobState
 from service.domain.principals import LOCAL_OPERATOR
 from service.errors import ConfigurationError, InvalidInput, TicketsmithError
 from service.jobs.worker import Worker
+from service.quality.checkers import all_checkers
+from service.quality.runner import CheckReport, run_checks
 from service.settings import Settings, is_loopback
 
 app = typer.Typer(
@@ -381,6 +385,103 @@ def jobs_list(
         )
     jobs = _with_container(as_json, in_memory=False, work=lambda c: c.job_queue.list(state=wanted, limit=limit))
     _print_jobs([_job_row(job) for job in jobs], as_json=as_json, empty="no jobs")
+
+
+SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
+
+
+def _finding_row(finding: Finding) -> dict[str, Any]:
+    return {
+        "rule_id": finding.rule_id,
+        "tool": finding.tool,
+        "category": finding.category.value,
+        "severity": finding.severity.value,
+        "path": finding.path,
+        "start_line": finding.start_line,
+        "end_line": finding.end_line,
+        "symbol": finding.symbol,
+        "message": finding.message,
+        "snippet": finding.snippet,
+        "fingerprint": finding.fingerprint,
+        "help_url": finding.help_url,
+    }
+
+
+def _print_report(report: CheckReport) -> None:
+    by_file: dict[str, list[Finding]] = {}
+    for finding in report.findings:
+        by_file.setdefault(finding.path or "(repository)", []).append(finding)
+    for path in sorted(by_file):
+        out.print(f"[bold]{path}[/]", highlight=False)
+        for finding in sorted(by_file[path], key=lambda f: (f.severity.rank, f.start_line)):
+            where = f"{finding.start_line:>5}" if finding.start_line else "     "
+            style = SEVERITY_STYLE[finding.severity.value]
+            symbol = f" in {finding.symbol}" if finding.symbol else ""
+            out.print(
+                f"  {where}  [{style}]{finding.severity.value:<8}[/] {finding.rule_id}{symbol}: {finding.message}",
+                highlight=False,
+            )
+    counts = {s.value: sum(1 for f in report.findings if f.severity is s) for s in Severity}
+    summary = ", ".join(f"{n} {name}" for name, n in counts.items() if n) or "no findings"
+    out.print(
+        f"{summary} in {report.files_checked} files ({report.seconds:.1f} s"
+        f"{f', {report.suppressed} suppressed' if report.suppressed else ''})",
+        highlight=False,
+    )
+    for skipped in report.skipped:
+        err.print(f"[yellow]skipped[/] {skipped.name}: {skipped.reason}", highlight=False)
+
+
+@app.command()
+def check(
+    path: Annotated[Path, typer.Argument(help="A git repository to check.")] = Path("."),
+    since: Annotated[str | None, typer.Option(help="Only files changed since this commit, branch or tag.")] = None,
+    fail_on: Annotated[
+        str, typer.Option(help="Exit 1 when a finding is at least this severe: critical, high, medium, low, info.")
+    ] = "low",
+    as_json: JsonOption = False,
+) -> None:
+    """Run the quality checkers (lint, security, complexity, secrets, markers, hygiene) on a repository."""
+    try:
+        threshold = Severity(fail_on)
+    except ValueError:
+        _fail(
+            InvalidInput(f"unknown severity {fail_on!r}", hint="critical, high, medium, low or info"), as_json=as_json
+        )
+    settings = _settings(as_json)
+    checkers = all_checkers()
+    try:
+        if as_json or not out.is_terminal:
+            report = run_checks(path, checkers, since=since, scratch_parent=settings.data_dir / "scratch")
+        else:
+            with Progress(*Progress.get_default_columns(), transient=True, console=err) as bar:
+                task = bar.add_task("checking", total=len(checkers))
+
+                def advance(name: str) -> None:
+                    bar.update(task, advance=1, description=f"running {name}")
+
+                report = run_checks(
+                    path, checkers, since=since, scratch_parent=settings.data_dir / "scratch", progress=advance
+                )
+    except TicketsmithError as exc:
+        _fail(exc, as_json=as_json)
+    if as_json:
+        out.print_json(
+            data={
+                "root": str(report.root),
+                "commit": report.commit,
+                "files_checked": report.files_checked,
+                "seconds": report.seconds,
+                "suppressed": report.suppressed,
+                "checkers_run": report.checkers_run,
+                "skipped": [{"checker": s.name, "reason": s.reason} for s in report.skipped],
+                "findings": [_finding_row(f) for f in report.findings],
+            }
+        )
+    else:
+        _print_report(report)
+    if any(f.severity.rank <= threshold.rank for f in report.findings):
+        raise typer.Exit(EXIT_FAILED)
 
 
 @db_app.command("upgrade")

@@ -118,3 +118,40 @@ def test_jobs_list_rejects_unknown_state() -> None:
     result = runner.invoke(app, ["jobs", "list", "--state", "sleeping"])
     assert result.exit_code == 2
     assert "queued, running, succeeded or failed" in result.output
+
+
+def test_check_prints_findings_and_fails_on_them(tmp_path: Path) -> None:
+    from tests.quality_repos import SEEDED, make_repo
+
+    root = make_repo(tmp_path / "seeded", SEEDED)
+    result = runner.invoke(app, ["check", str(root), "--json"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    assert report["files_checked"] == len(SEEDED)
+    assert {f["category"] for f in report["findings"]} == {
+        "lint",
+        "security",
+        "complexity",
+        "secrets",
+        "markers",
+        "hygiene",
+    }
+    text = runner.invoke(app, ["check", str(root), "--fail-on", "critical"])
+    assert text.exit_code == 1, "the committed AWS key is critical"
+    assert "app/shell.py" in text.output
+    assert "bandit.B602 in run" in text.output
+
+
+def test_check_rejects_a_path_that_is_not_a_repository(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["check", str(tmp_path), "--json"])
+    assert result.exit_code == 2
+    assert "not a git work tree" in json.loads(result.output)["error"]["message"]
+
+
+def test_check_clean_repository_exits_zero(tmp_path: Path) -> None:
+    from tests.quality_repos import make_repo
+
+    files = {"README.md": "# ok\n", "LICENSE": "MIT\n", "app.py": "def add(a, b):\n    return a + b\n"}
+    result = runner.invoke(app, ["check", str(make_repo(tmp_path / "clean", files))])
+    assert result.exit_code == 0, result.output
+    assert "no findings in 3 files" in result.output

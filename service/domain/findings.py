@@ -1,0 +1,57 @@
+"""Findings: one problem an analyser found, in one place, with a fingerprint that outlives line shifts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    """What kind of problem; each checker produces one or more categories."""
+
+    LINT = "lint"
+    SECURITY = "security"
+    COMPLEXITY = "complexity"
+    SECRETS = "secrets"
+    MARKERS = "markers"
+    HYGIENE = "hygiene"
+
+
+class Severity(StrEnum):
+    """How much it matters, highest first. Ordering is by :attr:`rank`."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for critical up to 4 for info; sort ascending to see the worst first."""
+        return list(Severity).index(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem in one place.
+
+    ``path`` is relative to the repository root, with ``/`` separators. ``start_line``/``end_line`` are 1-based
+    and inclusive (0 for findings about a whole file or the repository). ``symbol`` is the enclosing
+    class/function (``Class.method``), or ``""`` at module level. ``snippet`` is the code the finding points at;
+    secrets checkers put a redacted version there, never the secret. ``fingerprint`` is stable across line
+    shifts and unrelated edits (see ``service.quality.fingerprint``).
+    """
+
+    rule_id: str
+    tool: str
+    category: Category
+    severity: Severity
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str
+    message: str
+    snippet: str
+    fingerprint: str
+    help_url: str | None = None
