@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev system-deps run test lint typecheck unit schemas bench clean
+.PHONY: install install-dev system-deps test-schemas run test lint typecheck unit schemas bench clean
 
 install: $(STAMP)  ## Create .venv and install ticketsmith (leaves .venv/bin/ticketsmith)
 
@@ -23,6 +23,9 @@ $(DEV_STAMP): $(STAMP) pyproject.toml
 system-deps:  ## Debian packages the test suite needs (installed when missing)
 	bash scripts/install-system-deps.sh
 
+test-schemas:  ## JSON schemas the tests validate against, from the npm registry (pinned)
+	bash scripts/fetch-test-schemas.sh
+
 run: install  ## Start the service on 127.0.0.1:8000 with embedded defaults
 	$(BIN)/ticketsmith serve
 
@@ -37,7 +40,7 @@ typecheck: install-dev
 schemas: install
 	$(BIN)/ticketsmith schemas check
 
-test: install-dev system-deps lint typecheck schemas  ## Everything CI runs
+test: install-dev system-deps test-schemas lint typecheck schemas  ## Everything CI runs
 	$(BIN)/python -m pytest
 
 bench: install-dev  ## Benchmarks (print JSON)

@@ -35,6 +35,7 @@ from service.errors import ConfigurationError, InvalidInput, TicketsmithError
 from service.jobs.worker import Worker
 from service.quality.checkers import all_checkers
 from service.quality.runner import CheckReport, run_checks
+from service.quality.sarif import to_sarif
 from service.settings import Settings, is_loopback
 
 app = typer.Typer(
@@ -439,6 +440,7 @@ def check(
     fail_on: Annotated[
         str, typer.Option(help="Exit 1 when a finding is at least this severe: critical, high, medium, low, info.")
     ] = "low",
+    sarif: Annotated[Path | None, typer.Option("--sarif", help="Also write the findings as SARIF 2.1.0 here.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the quality checkers (lint, security, complexity, secrets, markers, hygiene) on a repository."""
@@ -465,6 +467,11 @@ def check(
                 )
     except TicketsmithError as exc:
         _fail(exc, as_json=as_json)
+    if sarif is not None:
+        try:
+            sarif.write_text(json.dumps(to_sarif(report), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            _fail(InvalidInput(f"cannot write {sarif}: {exc.strerror}"), as_json=as_json)
     if as_json:
         out.print_json(
             data={

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# JSON schemas the tests validate our output against, fetched from the npm registry at pinned versions into
+# tests/.schemas/ (not committed). Idempotent.
+#   SARIF 2.1.0: the schema shipped in @microsoft/jest-sarif (MIT), a copy of the OASIS schema.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dest=tests/.schemas
+mkdir -p "$dest"
+
+fetch() {  # fetch PACKAGE@VERSION PATH-IN-PACKAGE TARGET-NAME
+  local spec=$1 inner=$2 target=$3
+  [[ -s "$dest/$target" ]] && return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm is missing: install Node.js (Debian: apt-get install nodejs npm) to fetch $spec" >&2
+    return 1
+  fi
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$spec" >/dev/null 2>&1)
+  tar -xzf "$tmp"/*.tgz -C "$tmp" "package/$inner"
+  mv "$tmp/package/$inner" "$dest/$target"
+  rm -rf "$tmp"
+  echo "fetched $target from $spec"
+}
+
+fetch "@microsoft/jest-sarif@1.0.0-beta.0" "lib/schemas/sarif-2.1.0-rtm.5.json" "sarif-2.1.0.json"
+echo "test schemas: present in $dest"
