@@ -14,18 +14,23 @@ from sqlalchemy.engine import make_url
 
 from service.action_groups.audit import CallRecorder
 from service.action_groups.dispatcher import ActionDispatcher
+from service.action_groups.handlers.quality import QualityActions, quality_group
 from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
 from service.action_groups.registry import ActionGroupRegistry
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
+from service.adapters.storage.findings import SqlFindingStore
 from service.adapters.storage.jobs import SqlJobQueue
-from service.adapters.storage.memory import InMemoryActionCallLog, InMemoryJobQueue
+from service.adapters.storage.memory import InMemoryActionCallLog, InMemoryFindingStore, InMemoryJobQueue
 from service.adapters.storage.migrate import current_revision, upgrade_to_head
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
+from service.ports.finding_store import FindingStore
 from service.ports.job_queue import JobQueue
+from service.quality.checkers import all_checkers
+from service.quality.job import QUALITY_CHECK, quality_check_handler
 from service.settings import Settings
 
 GroupFactory = Callable[["Container"], ActionGroup]
@@ -40,6 +45,7 @@ class Container:
     dispatcher: ActionDispatcher
     recorder: CallRecorder
     job_queue: JobQueue
+    finding_store: FindingStore
     storage_backend: str
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -66,6 +72,7 @@ def build_container(
     invalid action-group definition.
     """
     job_queue: JobQueue
+    finding_store: FindingStore
     if in_memory and call_log is None:
         call_log = InMemoryActionCallLog()
     registry = ActionGroupRegistry()
@@ -78,10 +85,12 @@ def build_container(
             upgrade_to_head(engine)
         call_log = SqlActionCallLog(engine)
         job_queue = SqlJobQueue(engine)
+        finding_store = SqlFindingStore(engine)
         readiness.append(DatabaseReadiness(engine))
         backend = make_url(settings.resolved_database_url).get_backend_name()
     else:
         job_queue = InMemoryJobQueue()
+        finding_store = InMemoryFindingStore()
         backend = "memory"
     recorder = CallRecorder(call_log)
     closers.append(recorder.close)
@@ -94,6 +103,7 @@ def build_container(
         dispatcher=dispatcher,
         recorder=recorder,
         job_queue=job_queue,
+        finding_store=finding_store,
         storage_backend=backend,
         readiness=readiness,
         _closers=closers,
@@ -107,6 +117,11 @@ def build_container(
                 auth_enabled=settings.auth_enabled,
                 started_at=container.started_at,
             )
+        )
+    )
+    registry.add(
+        quality_group(
+            QualityActions(queue=job_queue, store=finding_store, allowed_roots=settings.quality.allowed_roots)
         )
     )
     for factory in extra_groups:
@@ -128,7 +143,12 @@ def build_worker(container: Container, *, worker_id: str) -> Worker:
         )
     return Worker(
         queue=container.job_queue,
-        handlers={PRUNE_ACTION_CALLS: prune_action_calls(container.recorder.log)},
+        handlers={
+            PRUNE_ACTION_CALLS: prune_action_calls(container.recorder.log),
+            QUALITY_CHECK: quality_check_handler(
+                container.finding_store, all_checkers, scratch_parent=container.settings.data_dir / "scratch"
+            ),
+        },
         worker_id=worker_id,
         lease_seconds=jobs.lease_seconds,
         poll_interval=jobs.poll_interval_seconds,

@@ -89,6 +89,15 @@ class JobsSettings(BaseModel):
     )
 
 
+class QualitySettings(BaseModel):
+    """Quality checks requested through the API (the CLI may check any repository its user can read)."""
+
+    allowed_roots: list[Path] = Field(
+        default_factory=list,
+        description="JSON list of directories whose git repositories API callers may have checked; empty: none.",
+    )
+
+
 class LoggingSettings(BaseModel):
     """Log output."""
 
@@ -122,6 +131,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @property

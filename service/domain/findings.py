@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
 class Category(StrEnum):
-    """What kind of problem; each checker produces one or more categories."""
+    """What kind of problem a finding is."""
 
     LINT = "lint"
     SECURITY = "security"
@@ -18,7 +19,7 @@ class Category(StrEnum):
 
 
 class Severity(StrEnum):
-    """How much it matters, highest first. Ordering is by :attr:`rank`."""
+    """How much a finding matters, worst first."""
 
     CRITICAL = "critical"
     HIGH = "high"
@@ -55,3 +56,26 @@ class Finding:
     snippet: str
     fingerprint: str
     help_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedCheck:
+    """A checker that could not run, and why."""
+
+    checker: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRun:
+    """One stored run of the quality checks over a repository (``since`` set when only changed files were)."""
+
+    id: str
+    root: str
+    commit: str | None
+    since: str | None
+    files_checked: int
+    findings_count: int
+    seconds: float
+    skipped: tuple[SkippedCheck, ...]
+    created_at: datetime

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from service.domain.action_calls import ActionCall
+from service.domain.findings import Category, CheckRun, Finding, Severity
 from service.domain.jobs import Job, JobState
 from service.errors import Conflict, InvalidInput, NotFound
 
@@ -176,3 +177,49 @@ class InMemoryJobQueue:
             found = [job for job in self._jobs.values() if state is None or job.state is state]
         found.sort(key=lambda job: (job.created_at, job.id), reverse=True)
         return found[:limit]
+
+
+class InMemoryFindingStore:
+    """:class:`service.ports.finding_store.FindingStore` in memory; thread-safe; lost on exit."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, tuple[CheckRun, list[Finding]]] = {}
+        self._lock = threading.Lock()
+
+    def save_run(self, run: CheckRun, findings: Sequence[Finding]) -> None:
+        with self._lock:
+            if run.id in self._runs:
+                raise Conflict(f"check run {run.id!r} is already stored")
+            self._runs[run.id] = (run, list(findings))
+
+    def get_run(self, *, run_id: str) -> CheckRun:
+        with self._lock:
+            stored = self._runs.get(run_id)
+        if stored is None:
+            raise NotFound(f"no check run {run_id!r}")
+        return stored[0]
+
+    def findings(
+        self,
+        *,
+        run_id: str,
+        min_severity: Severity | None = None,
+        category: Category | None = None,
+        path_prefix: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Finding]:
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise InvalidInput("limit must be 1..1000 and offset at least 0")
+        self.get_run(run_id=run_id)
+        with self._lock:
+            indexed = list(enumerate(self._runs[run_id][1]))
+        kept = [
+            (seq, f)
+            for seq, f in indexed
+            if (min_severity is None or f.severity.rank <= min_severity.rank)
+            and (category is None or f.category is category)
+            and (not path_prefix or f.path.startswith(path_prefix))
+        ]
+        kept.sort(key=lambda item: (item[1].severity.rank, item[1].path, item[1].start_line, item[0]))
+        return [f for _, f in kept[offset : offset + limit]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -41,4 +41,39 @@ jobs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_jobs_due", "state", "run_after"),
+)
+
+check_runs = Table(
+    "check_runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("root", Text, nullable=False),
+    Column("commit", String(64), nullable=True),
+    Column("since", String(200), nullable=True),
+    Column("files_checked", Integer, nullable=False),
+    Column("findings_count", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("skipped", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+findings = Table(
+    "findings",
+    metadata,
+    Column("run_id", String(64), ForeignKey("check_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("severity_rank", Integer, nullable=False),
+    Column("rule_id", String(200), nullable=False),
+    Column("tool", String(64), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("start_line", Integer, nullable=False),
+    Column("end_line", Integer, nullable=False),
+    Column("symbol", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("snippet", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("help_url", Text, nullable=True),
+    Index("ix_findings_fingerprint", "fingerprint"),
 )
