@@ -14,7 +14,13 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     TICKETSMITH_DATA_DIR=/data \
     TICKETSMITH_SERVER__HOST=0.0.0.0
-RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin ticketsmith \
+# git: the quality checks list and blame files with it. Debian's security updates move its exact version, so it is
+# not pinned (a pinned version would stop the image from building once the archive drops it).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin ticketsmith \
     && mkdir -p /data \
     && chown ticketsmith /data
 COPY --from=build /opt/venv /opt/venv
