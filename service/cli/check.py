@@ -94,7 +94,7 @@ def check(
                 task = bar.add_task("checking", total=len(checkers))
 
                 def advance(name: str) -> None:
-                    bar.update(task, advance=1, description=f"running {name}")
+                    bar.update(task, advance=1, description=f"{name} done")
 
                 report = run_checks(
                     path, checkers, since=since, scratch_parent=settings.data_dir / "scratch", progress=advance
@@ -115,6 +115,7 @@ def check(
                 "seconds": report.seconds,
                 "suppressed": report.suppressed,
                 "checkers_run": report.checkers_run,
+                "timings_seconds": report.timings,
                 "skipped": [{"checker": s.name, "reason": s.reason} for s in report.skipped],
                 "findings": [_finding_row(f) for f in report.findings],
             }

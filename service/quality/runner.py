@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class CheckReport:
     seconds: float
     suppressed: int = 0
     checkers_run: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _git(root: Path, *args: str) -> str:
@@ -147,6 +149,15 @@ def _enrich(findings: list[Finding], target: CheckTarget) -> tuple[list[Finding]
     return kept, suppressed
 
 
+def _timed(checker: Checker, target: CheckTarget) -> tuple[list[Finding] | SkippedChecker, float]:
+    started = time.perf_counter()
+    try:
+        result: list[Finding] | SkippedChecker = checker.run(target)
+    except CheckerUnavailable as exc:
+        result = SkippedChecker(checker.name, str(exc))
+    return result, round(time.perf_counter() - started, 3)
+
+
 def run_checks(
     root: Path,
     checkers: Sequence[Checker],
@@ -175,19 +186,27 @@ def run_checks(
     findings: list[Finding] = []
     skipped: list[SkippedChecker] = []
     ran: list[str] = []
+    timings: dict[str, float] = {}
     try:
         target = CheckTarget(root=root, files=files, scratch=scratch, config=config)
-        for checker in checkers:
-            if checker.name not in config.checkers:
-                continue
-            if progress is not None:
-                progress(checker.name)
-            try:
-                findings.extend(checker.run(target))
-                ran.append(checker.name)
-            except CheckerUnavailable as exc:
-                skipped.append(SkippedChecker(checker.name, str(exc)))
+        enabled = [checker for checker in checkers if checker.name in config.checkers]
+        # Checkers run side by side: the analysers that are separate processes (ruff, bandit, detect-secrets)
+        # then use the other cores while the in-process ones (lizard, markers, hygiene) run here.
+        with ThreadPoolExecutor(max_workers=max(len(enabled), 1), thread_name_prefix="checker") as pool:
+            outcomes = [(checker, pool.submit(_timed, checker, target)) for checker in enabled]
+            for checker, future in outcomes:
+                result, seconds = future.result()
+                timings[checker.name] = seconds
+                if isinstance(result, SkippedChecker):
+                    skipped.append(result)
+                else:
+                    findings.extend(result)
+                    ran.append(checker.name)
+                if progress is not None:
+                    progress(checker.name)
+        enrich_started = time.perf_counter()
         kept, suppressed = _enrich(findings, target)
+        timings["symbols, snippets and suppressions"] = round(time.perf_counter() - enrich_started, 3)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     ordered = sorted(with_fingerprints(kept), key=lambda f: (f.severity.rank, f.path, f.start_line, f.rule_id))
@@ -201,6 +220,7 @@ def run_checks(
         seconds=round(time.perf_counter() - started, 3),
         suppressed=suppressed,
         checkers_run=ran,
+        timings=timings,
     )
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from service.quality.checker import CheckerUnavailable
 
-# Far below Linux's argument limit even with long paths; files beyond it go in further runs.
-FILES_PER_RUN = 500
+# Far below Linux's 2 MiB argument limit; files beyond it go in further runs of the tool.
+ARGUMENT_BYTES_PER_RUN = 512 * 1024
 
 
 def find_tool(name: str) -> str:
@@ -28,8 +28,17 @@ def find_tool(name: str) -> str:
 
 
 def batches(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), FILES_PER_RUN):
-        yield items[start : start + FILES_PER_RUN]
+    """``items`` in as few runs as the argument limit allows (a tool's start-up is paid once per run)."""
+    batch: list[str] = []
+    size = 0
+    for item in items:
+        if batch and size + len(item) + 1 > ARGUMENT_BYTES_PER_RUN:
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += len(item) + 1
+    if batch:
+        yield batch
 
 
 def run_json(command: list[str], *, cwd: Path, ok_codes: tuple[int, ...], timeout: float = 900) -> Any:
