@@ -99,6 +99,15 @@ SEEDED: dict[str, str | bytes] = {
     "config/deploy.py": 'AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"\n',
     # hygiene: a committed build artefact
     "dist/tool.exe": b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 64,
+    # security in other languages: HTML from data, a shell command, TLS checks off
+    "web/render.js": "function show(el, name) {\n  el.innerHTML = '<b>' + name + '</b>';\n}\n",
+    "server/Run.java": (
+        "class Run {\n  void go(String cmd) throws Exception {\n    Runtime.getRuntime().exec(cmd);\n  }\n}\n"
+    ),
+    "agent/client.go": (
+        'package agent\n\nimport "crypto/tls"\n\n'
+        "func config() *tls.Config {\n\treturn &tls.Config{InsecureSkipVerify: true}\n}\n"
+    ),
     # decoys: clean code that mentions the same things without being a defect
     "app/clean.py": (
         "import os\n\n\n"
@@ -108,5 +117,14 @@ SEEDED: dict[str, str | bytes] = {
         'TODO_STATES = ("todo", "doing")\n'
         'NOTE = "TODO list"\n'
     ),
-    "web/clean.js": "function add(a, b) {\n  return a + b;\n}\n",
+    "web/clean.js": "function add(a, b) {\n  return a + b;\n}\nfunction label(el) {\n  el.textContent = 'ok';\n}\n",
+    "server/Clean.java": (
+        "import java.security.MessageDigest;\nclass Clean {\n  byte[] h(byte[] b) throws Exception {\n"
+        '    return MessageDigest.getInstance("SHA-256").digest(b);\n  }\n}\n'
+    ),
+    "agent/clean.go": (
+        'package agent\n\nimport "crypto/tls"\n\n'
+        "func strict() *tls.Config {\n"
+        "\treturn &tls.Config{InsecureSkipVerify: false, MinVersion: tls.VersionTLS12}\n}\n"
+    ),
 }

@@ -37,9 +37,11 @@ class CheckTarget:
 
 
 class Checker(Protocol):
-    """One analyser. ``name`` is its entry in the configuration's ``checkers`` list."""
+    """One analyser. ``name`` is its entry in the configuration's ``checkers`` list (several checkers may share
+    one, e.g. ``security``); ``tool`` says which analyser it runs."""
 
     name: str
+    tool: str
 
     def run(self, target: CheckTarget) -> list[Finding]:
         """Findings in ``target`` (symbol and fingerprint may be left empty; the runner fills them in).

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from service.errors import NotFound
 from service.quality.checker import CheckerUnavailable
+from service.quality.checkers.patterns import catalogue
 from service.quality.checkers.tools import find_tool
 
 OWN_RULES: dict[str, tuple[str, str]] = {
@@ -111,6 +112,9 @@ def explain(rule_id: str) -> RuleExplanation:
         return _ruff(code, rule_id)
     if prefix == "bandit" and re.fullmatch(r"B[0-9]{3}", code):
         return _bandit(code, rule_id)
+    if prefix == "patterns" and code in catalogue():
+        rule = catalogue()[code]
+        return RuleExplanation(rule_id, "tree-sitter", code, f"{rule.message[:1].upper()}{rule.message[1:]}.", None)
     if prefix == "secrets" and code:
         return RuleExplanation(rule_id, "detect-secrets", code.replace("-", " "), SECRETS_EXPLANATION, None)
     if rule_id in OWN_RULES:

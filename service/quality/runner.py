@@ -149,12 +149,17 @@ def _enrich(findings: list[Finding], target: CheckTarget) -> tuple[list[Finding]
     return kept, suppressed
 
 
+def label(checker: Checker) -> str:
+    """How a checker is named in reports: its configuration name and its tool, e.g. ``security (bandit)``."""
+    return f"{checker.name} ({checker.tool})"
+
+
 def _timed(checker: Checker, target: CheckTarget) -> tuple[list[Finding] | SkippedChecker, float]:
     started = time.perf_counter()
     try:
         result: list[Finding] | SkippedChecker = checker.run(target)
     except CheckerUnavailable as exc:
-        result = SkippedChecker(checker.name, str(exc))
+        result = SkippedChecker(label(checker), str(exc))
     return result, round(time.perf_counter() - started, 3)
 
 
@@ -196,14 +201,14 @@ def run_checks(
             outcomes = [(checker, pool.submit(_timed, checker, target)) for checker in enabled]
             for checker, future in outcomes:
                 result, seconds = future.result()
-                timings[checker.name] = seconds
+                timings[label(checker)] = seconds
                 if isinstance(result, SkippedChecker):
                     skipped.append(result)
                 else:
                     findings.extend(result)
-                    ran.append(checker.name)
+                    ran.append(label(checker))
                 if progress is not None:
-                    progress(checker.name)
+                    progress(label(checker))
         enrich_started = time.perf_counter()
         kept, suppressed = _enrich(findings, target)
         timings["symbols, snippets and suppressions"] = round(time.perf_counter() - enrich_started, 3)

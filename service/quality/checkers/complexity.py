@@ -21,6 +21,7 @@ class ComplexityChecker:
     """Flags functions over ``max_complexity`` (cyclomatic) or ``max_function_lines`` (lines of code)."""
 
     name = "complexity"
+    tool = "lizard"
 
     def run(self, target: CheckTarget) -> list[Finding]:
         config = target.config

@@ -58,6 +58,7 @@ class HygieneChecker:
     """Checks the file list itself; reads at most the first 8 KiB of each file."""
 
     name = "hygiene"
+    tool = "ticketsmith"
 
     def run(self, target: CheckTarget) -> list[Finding]:
         findings: list[Finding] = []

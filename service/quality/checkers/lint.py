@@ -21,6 +21,7 @@ class RuffChecker:
     """Runs ``ruff check`` with the repository's own ruff configuration, never fixing and never caching."""
 
     name = "lint"
+    tool = "ruff"
 
     def run(self, target: CheckTarget) -> list[Finding]:
         files = [f for f in target.files if f.endswith((".py", ".pyi"))]

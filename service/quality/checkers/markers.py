@@ -44,6 +44,7 @@ class MarkersChecker:
     """Lists work markers left in comments; the message says how long each has been there."""
 
     name = "markers"
+    tool = "git blame"
 
     def run(self, target: CheckTarget) -> list[Finding]:
         findings: list[Finding] = []

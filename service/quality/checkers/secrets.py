@@ -50,6 +50,7 @@ class SecretsChecker:
     """Scans every tracked file with detect-secrets' default plugins (keys, tokens, passwords, high entropy)."""
 
     name = "secrets"
+    tool = "detect-secrets"
 
     def run(self, target: CheckTarget) -> list[Finding]:
         if not target.files:

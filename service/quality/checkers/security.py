@@ -22,6 +22,7 @@ class BanditChecker:
     """Runs bandit on the Python files; bandit only reads them."""
 
     name = "security"
+    tool = "bandit"
 
     def run(self, target: CheckTarget) -> list[Finding]:
         files = [f for f in target.files if f.endswith(".py")]

@@ -18,6 +18,7 @@ from tests.quality_repos import SEEDED, commit, git, make_repo, write
 
 class BrokenChecker:
     name = "lint"
+    tool = "ruff"
 
     def run(self, target: CheckTarget) -> list[Finding]:
         raise CheckerUnavailable("ruff crashed: segmentation fault")
@@ -27,7 +28,7 @@ def test_an_unavailable_checker_is_skipped_with_its_reason_and_the_others_run(tm
     root = make_repo(tmp_path / "repo", SEEDED)
     checkers = [BrokenChecker(), *[c for c in all_checkers() if c.name != "lint"]]
     report = run_checks(root, checkers, scratch_parent=tmp_path / "s")
-    assert [(s.name, s.reason) for s in report.skipped] == [("lint", "ruff crashed: segmentation fault")]
+    assert [(s.name, s.reason) for s in report.skipped] == [("lint (ruff)", "ruff crashed: segmentation fault")]
     assert "bandit.B602" in {f.rule_id for f in report.findings}
 
 
@@ -55,7 +56,7 @@ def test_configuration_enables_ignores_and_overrides(tmp_path: Path) -> None:
     )
     root = make_repo(tmp_path / "repo", SEEDED | {"pyproject.toml": config})
     report = run_checks(root, all_checkers(), scratch_parent=tmp_path / "s")
-    assert report.checkers_run == ["complexity", "hygiene"]
+    assert report.checkers_run == ["complexity (lizard)", "hygiene (ticketsmith)"]
     assert report.config_file == root / "pyproject.toml"
     assert not any(f.path.startswith("web/") for f in report.findings)
     assert "complexity.cyclomatic" not in {f.rule_id for f in report.findings}, "CCN 12 is under the limit of 20"

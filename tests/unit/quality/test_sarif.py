@@ -91,4 +91,4 @@ def test_skipped_checkers_become_tool_notifications(validator: Draft4Validator, 
     assert list(validator.iter_errors(log)) == []
     ours = next(run for run in log["runs"] if run["tool"]["driver"]["name"] == "ticketsmith")
     notes = ours["invocations"][0]["toolExecutionNotifications"]
-    assert [n["message"]["text"] for n in notes] == ["checker lint skipped: ruff crashed: segmentation fault"]
+    assert [n["message"]["text"] for n in notes] == ["checker lint (ruff) skipped: ruff crashed: segmentation fault"]

@@ -21,6 +21,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> CheckReport:
 EXPECTED = [
     (Category.LINT, "app/models.py", "ruff.F401"),
     (Category.SECURITY, "app/shell.py", "bandit.B602"),
+    (Category.SECURITY, "web/render.js", "patterns.js.inner-html"),
+    (Category.SECURITY, "server/Run.java", "patterns.java.runtime-exec"),
+    (Category.SECURITY, "agent/client.go", "patterns.go.tls-insecure-skip-verify"),
     (Category.COMPLEXITY, "app/rules.py", "complexity.cyclomatic"),
     (Category.COMPLEXITY, "web/route.js", "complexity.cyclomatic"),
     (Category.SECRETS, "config/deploy.py", "secrets.aws-access-key"),
@@ -38,14 +41,22 @@ def test_every_seeded_defect_is_found(report: CheckReport, category: Category, p
 
 
 def test_decoys_have_no_findings(report: CheckReport) -> None:
-    decoys = {"app/clean.py", "web/clean.js", "README.md"}
+    decoys = {"app/clean.py", "web/clean.js", "server/Clean.java", "agent/clean.go", "README.md"}
     assert [(f.rule_id, f.path) for f in report.findings if f.path in decoys] == []
     assert "hygiene.missing-readme" not in {f.rule_id for f in report.findings}
 
 
 def test_every_checker_ran(report: CheckReport) -> None:
     assert report.skipped == []
-    assert report.checkers_run == ["lint", "security", "complexity", "secrets", "markers", "hygiene"]
+    assert report.checkers_run == [
+        "lint (ruff)",
+        "security (bandit)",
+        "security (tree-sitter)",
+        "complexity (lizard)",
+        "secrets (detect-secrets)",
+        "markers (git blame)",
+        "hygiene (ticketsmith)",
+    ]
     assert report.files_checked == len(SEEDED)
 
 
