@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from service.adapters.storage.action_calls import SqlActionCallLog
-from service.adapters.storage.engine import create_database_engine
 from service.adapters.storage.memory import InMemoryActionCallLog
-from service.adapters.storage.migrate import upgrade_to_head
 from service.domain.action_calls import ActionCall, Trigger
 from service.errors import InvalidInput, NotFound
 from service.ports.action_call_log import ActionCallLog
@@ -21,18 +18,9 @@ from service.ports.action_call_log import ActionCallLog
 T0 = datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def call_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ActionCallLog]:
-    if request.param == "memory":
-        yield InMemoryActionCallLog()
-        return
-    if request.param == "sqlite":
-        engine = create_database_engine(f"sqlite:///{tmp_path / 'calls.db'}")
-    else:
-        engine = request.getfixturevalue("postgres_engine")
-    upgrade_to_head(engine)
-    yield SqlActionCallLog(engine)
-    engine.dispose()
+@pytest.fixture
+def call_log(database: Engine | None) -> ActionCallLog:
+    return InMemoryActionCallLog() if database is None else SqlActionCallLog(database)
 
 
 def make_call(offset_seconds: float = 0, *, group: str = "system", **changes: object) -> ActionCall:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from service.adapters.storage.engine import create_database_engine
 from service.adapters.storage.findings import SqlFindingStore
 from service.adapters.storage.memory import InMemoryFindingStore
-from service.adapters.storage.migrate import upgrade_to_head
 from service.domain.findings import Category, CheckRun, Finding, Severity, SkippedCheck
 from service.errors import Conflict, InvalidInput, NotFound
 from service.ports.finding_store import FindingStore
@@ -21,19 +17,9 @@ from service.ports.finding_store import FindingStore
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FindingStore]:
-    if request.param == "memory":
-        yield InMemoryFindingStore()
-        return
-    engine: Engine
-    if request.param == "sqlite":
-        engine = create_database_engine(f"sqlite:///{tmp_path / 'findings.db'}")
-    else:
-        engine = request.getfixturevalue("postgres_engine")
-    upgrade_to_head(engine)
-    yield SqlFindingStore(engine)
-    engine.dispose()
+@pytest.fixture
+def store(database: Engine | None) -> FindingStore:
+    return InMemoryFindingStore() if database is None else SqlFindingStore(database)
 
 
 def finding(path: str, line: int, severity: Severity, category: Category = Category.LINT, **changes: object) -> Finding:

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from service.adapters.storage.engine import create_database_engine
 from service.adapters.storage.jobs import SqlJobQueue
 from service.adapters.storage.memory import InMemoryJobQueue
-from service.adapters.storage.migrate import upgrade_to_head
 from service.domain.jobs import JobState
 from service.errors import Conflict, InvalidInput, NotFound
 from service.ports.job_queue import JobQueue
@@ -22,19 +18,9 @@ T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 KINDS = ["sync"]
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobQueue]:
-    if request.param == "memory":
-        yield InMemoryJobQueue()
-        return
-    engine: Engine
-    if request.param == "sqlite":
-        engine = create_database_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
-    else:
-        engine = request.getfixturevalue("postgres_engine")
-    upgrade_to_head(engine)
-    yield SqlJobQueue(engine)
-    engine.dispose()
+@pytest.fixture
+def queue(database: Engine | None) -> JobQueue:
+    return InMemoryJobQueue() if database is None else SqlJobQueue(database)
 
 
 def test_enqueue_claim_complete(queue: JobQueue) -> None:
