@@ -2,6 +2,7 @@
 # JSON schemas the tests validate our output against, fetched from the npm registry at pinned versions into
 # tests/.schemas/ (not committed). Idempotent.
 #   SARIF 2.1.0: the schema shipped in @microsoft/jest-sarif (MIT), a copy of the OASIS schema.
+#   ADF: Atlassian's Document Format schema from @atlaskit/adf-schema (Apache-2.0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=tests/.schemas
@@ -24,4 +25,5 @@ fetch() {  # fetch PACKAGE@VERSION PATH-IN-PACKAGE TARGET-NAME
 }
 
 fetch "@microsoft/jest-sarif@1.0.0-beta.0" "lib/schemas/sarif-2.1.0-rtm.5.json" "sarif-2.1.0.json"
+fetch "@atlaskit/adf-schema@57.7.22" "json-schema/v1/full.json" "adf-full.json"
 echo "test schemas: present in $dest"

@@ -1,0 +1,1 @@
+"""Ticket text: Markdown rendered for Jira (ADF for Cloud), and Jira's field limits."""
