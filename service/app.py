@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import socket
@@ -24,6 +25,8 @@ from service.api.limits import BodySizeLimit
 from service.container import Container, build_container, build_worker
 from service.errors import PayloadTooLarge
 from service.settings import Settings
+
+WORKER_SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 def _too_large_body(scope: Scope, error: PayloadTooLarge) -> dict[str, Any]:
@@ -58,7 +61,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         finally:
             stop.set()
             if worker_task is not None:
-                await worker_task
+                # A job still running after the grace period is cancelled; its lease then expires and another
+                # worker (or this service after a restart) runs it again.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(worker_task, timeout=WORKER_SHUTDOWN_GRACE_SECONDS)
             container.close()
 
     app = FastAPI(
