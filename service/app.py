@@ -18,8 +18,8 @@ from starlette.types import Scope
 from service import __version__
 from service.action_groups.envelope import echo_of, error_envelope
 from service.action_groups.rest_binding import build_router
-from service.api import bedrock, health
-from service.api.auth import ApiKeyAuthenticator, ApiKeyMiddleware, principal_of
+from service.api import bedrock, health, webhooks
+from service.api.auth import PUBLIC_PATHS, ApiKeyAuthenticator, ApiKeyMiddleware, principal_of
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.container import Container, build_container, build_worker
@@ -77,9 +77,15 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     install_error_handlers(app)
     # Added last, runs first: unauthenticated callers are refused before their body is read.
     app.add_middleware(BodySizeLimit, max_bytes=settings.server.max_body_bytes, render=_too_large_body)
-    app.add_middleware(ApiKeyMiddleware, authenticator=ApiKeyAuthenticator(settings.api_keys))
+    # Jira signs its webhooks with the shared secret instead of presenting an API key.
+    app.add_middleware(
+        ApiKeyMiddleware,
+        authenticator=ApiKeyAuthenticator(settings.api_keys),
+        public_paths=PUBLIC_PATHS | {webhooks.JIRA_WEBHOOK_PATH},
+    )
     app.include_router(health.router)
     app.router.routes.append(bedrock.route)
+    app.router.routes.append(webhooks.route)
     for group in container.registry:
         app.include_router(
             build_router(

@@ -24,6 +24,7 @@ from service.adapters.storage.findings import SqlFindingStore
 from service.adapters.storage.jobs import SqlJobQueue
 from service.adapters.storage.memory import InMemoryActionCallLog, InMemoryFindingStore, InMemoryJobQueue
 from service.adapters.storage.migrate import current_revision, upgrade_to_head
+from service.jobs.jira_webhooks import JIRA_WEBHOOK, record_jira_webhook
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
@@ -145,6 +146,7 @@ def build_worker(container: Container, *, worker_id: str) -> Worker:
         queue=container.job_queue,
         handlers={
             PRUNE_ACTION_CALLS: prune_action_calls(container.recorder.log),
+            JIRA_WEBHOOK: record_jira_webhook,
             QUALITY_CHECK: quality_check_handler(
                 container.finding_store, all_checkers, scratch_parent=container.settings.data_dir / "scratch"
             ),

@@ -98,6 +98,19 @@ class QualitySettings(BaseModel):
     )
 
 
+class WebhookSettings(BaseModel):
+    """Incoming Jira webhooks (``POST /v1/webhooks/jira``)."""
+
+    secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret of the Jira webhook; requests must carry X-Hub-Signature. Unset: endpoint off.",
+    )
+    ignore_account_ids: list[str] = Field(
+        default_factory=list,
+        description="JSON list of Jira accountIds whose events are ignored (the service's own account: no loops).",
+    )
+
+
 class LoggingSettings(BaseModel):
     """Log output."""
 
@@ -132,6 +145,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @property
