@@ -46,6 +46,7 @@ test: install-dev system-deps test-schemas lint typecheck schemas  ## Everything
 bench: install-dev  ## Benchmarks (print JSON)
 	bash scripts/install-system-deps.sh --bench
 	$(BIN)/python bench/bedrock_dispatch.py
+	$(BIN)/python bench/checks.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
