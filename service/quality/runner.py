@@ -125,19 +125,20 @@ def _suppressed(finding: Finding, lines: list[str]) -> bool:
 
 def _enrich(findings: list[Finding], target: CheckTarget) -> tuple[list[Finding], int]:
     symbols = SymbolIndex()
-    sources: dict[str, list[str]] = {}
+    sources: dict[str, tuple[str, list[str]]] = {}
     kept: list[Finding] = []
     suppressed = 0
     for finding in findings:
         if finding.path and finding.path not in sources:
-            sources[finding.path] = (target.source(finding.path) or "").splitlines()
-        lines = sources.get(finding.path, [])
+            text = target.source(finding.path) or ""
+            sources[finding.path] = (text, text.splitlines())
+        text, lines = sources.get(finding.path, ("", []))
         if finding.start_line > 0 and _suppressed(finding, lines):
             suppressed += 1
             continue
         updates: dict[str, object] = {}
         if finding.start_line > 0 and not finding.symbol:
-            updates["symbol"] = symbols.symbol_at(finding.path, "\n".join(lines), finding.start_line)
+            updates["symbol"] = symbols.symbol_at(finding.path, text, finding.start_line)
         # Secrets checkers always bring their own, redacted, snippet; never copy their line from the source.
         if not finding.snippet and finding.start_line > 0 and finding.category is not Category.SECRETS:
             end = min(finding.end_line, finding.start_line + SNIPPET_MAX_LINES - 1)
