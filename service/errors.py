@@ -23,6 +23,7 @@ exceptions are wrapped in :class:`HandlerFailed` by the dispatcher and by the RE
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -69,6 +70,28 @@ class InvalidInput(TicketsmithError):
 class ValidationFailed(InvalidInput):
     status_code = 422
     code = "validation_failed"
+
+
+def validation_failed(
+    errors: Iterable[Mapping[str, Any]], *, subject: str, loc_prefix: tuple[str, ...] = ()
+) -> ValidationFailed:
+    """One :class:`ValidationFailed` from pydantic-style errors (``loc``, ``msg``, ``type``).
+
+    Shared by the REST edge and the Bedrock dispatcher so both name invalid fields the same way. ``loc_prefix``
+    is put in front of every ``loc`` in the details (e.g. ``("parameters",)``) and left out of the summary.
+    """
+    details = [
+        {
+            "loc": [*loc_prefix, *(str(p) for p in err.get("loc", ()))],
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in errors
+    ]
+    summary = "; ".join(f"{'.'.join(d['loc'][len(loc_prefix) :]) or subject}: {d['msg']}" for d in details)
+    return ValidationFailed(
+        f"invalid {subject}: {summary}", hint="correct the named fields and call again", details=details
+    )
 
 
 class Unauthorized(TicketsmithError):

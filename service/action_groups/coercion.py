@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from service.action_groups.envelope import EventParameter
-from service.errors import ValidationFailed
+from service.errors import validation_failed
 
 _STRUCTURED_TYPES = frozenset({"array", "object"})
 
@@ -74,18 +74,4 @@ def validate_model(model: type[BaseModel], values: Mapping[str, Any], *, where: 
     try:
         return model.model_validate(accepted)
     except ValidationError as exc:
-        raise validation_failed(exc, where=where) from None
-
-
-def validation_failed(exc: ValidationError, *, where: str) -> ValidationFailed:
-    """One :class:`ValidationFailed` from pydantic's errors, shared by the REST and Bedrock paths."""
-    details = [
-        {"loc": [where, *[str(p) for p in err["loc"]]], "msg": err["msg"], "type": err["type"]}
-        for err in exc.errors(include_url=False)
-    ]
-    summary = "; ".join(f"{'.'.join(d['loc'][1:]) or where}: {d['msg']}" for d in details)
-    return ValidationFailed(
-        f"invalid {where}: {summary}",
-        hint="correct the named fields and call again",
-        details=details,
-    )
+        raise validation_failed(exc.errors(include_url=False), subject=where, loc_prefix=(where,)) from None

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.errors import HandlerFailed, TicketsmithError, ValidationFailed
+from service.errors import HandlerFailed, TicketsmithError, validation_failed
 
 logger = logging.getLogger(__name__)
 
@@ -27,15 +27,7 @@ async def _ticketsmith_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = [
-        {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))}
-        for err in exc.errors()
-    ]
-    summary = "; ".join(f"{'.'.join(d['loc'])}: {d['msg']}" for d in details)
-    error = ValidationFailed(
-        f"invalid request: {summary}", hint="correct the named fields and call again", details=details
-    )
-    return error_response(error)
+    return error_response(validation_failed(exc.errors(), subject="request"))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
