@@ -13,6 +13,8 @@
     ├── PayloadTooLarge         413  the body is over the configured limit
     ├── Cancelled               499  the caller went away before the handler finished (recorded, never sent)
     ├── HandlerFailed           424  the handler or a dependency it calls failed
+    │   └── UpstreamFailed      502  a remote service (Jira, Bedrock, an LLM) failed after our retries
+    │       └── OutcomeUnknown  502  a remote write may or may not have happened (look it up before retrying)
     └── ConfigurationError      (not an HTTP error: the service cannot start as configured)
 
 Edges: ``api/errors.py`` renders JSON for REST, ``action_groups/envelope.py`` renders the Bedrock envelope
@@ -133,6 +135,22 @@ class Cancelled(TicketsmithError):
 class HandlerFailed(TicketsmithError):
     status_code = 424
     code = "handler_failed"
+
+
+class UpstreamFailed(HandlerFailed):
+    """A remote service failed or stayed unreachable after the adapter's own retries."""
+
+    status_code = 502
+    code = "upstream_failed"
+
+
+class OutcomeUnknown(UpstreamFailed):
+    """A remote write (a ticket create) may have happened: timeout, 5xx or a dropped connection after sending.
+
+    Never retry blindly: look the result up (e.g. by the fingerprint label) first.
+    """
+
+    code = "outcome_unknown"
 
 
 class ConfigurationError(TicketsmithError):
