@@ -18,6 +18,7 @@ from service.action_groups.handlers.quality import QualityActions, quality_group
 from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
 from service.action_groups.registry import ActionGroupRegistry
+from service.adapters.embeddings import build_embedder
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
 from service.adapters.storage.findings import SqlFindingStore
@@ -28,6 +29,7 @@ from service.jobs.jira_webhooks import JIRA_WEBHOOK, record_jira_webhook
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
+from service.ports.embedder import Embedder
 from service.ports.finding_store import FindingStore
 from service.ports.job_queue import JobQueue
 from service.quality.checkers import all_checkers
@@ -48,6 +50,7 @@ class Container:
     job_queue: JobQueue
     finding_store: FindingStore
     storage_backend: str
+    embedder: Embedder  # loads its model on the first embedding call, never at start-up
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -64,13 +67,14 @@ def build_container(
     call_log: ActionCallLog | None = None,
     in_memory: bool = False,
     extra_groups: Iterable[GroupFactory] = (),
+    embedder: Embedder | None = None,
 ) -> Container:
     """Build the container for ``settings``.
 
     ``call_log`` replaces the database-backed audit log (no database is opened then); ``in_memory`` uses the
     in-memory one (for commands that never serve, such as schema export); ``extra_groups`` adds action groups,
     each built from the finished container. Raises :class:`ConfigurationError` for a bad database URL or an
-    invalid action-group definition.
+    invalid action-group definition. ``embedder`` replaces the one ``settings.embeddings`` picks (not yet loaded).
     """
     job_queue: JobQueue
     finding_store: FindingStore
@@ -106,6 +110,7 @@ def build_container(
         job_queue=job_queue,
         finding_store=finding_store,
         storage_backend=backend,
+        embedder=embedder or build_embedder(settings),
         readiness=readiness,
         _closers=closers,
     )
