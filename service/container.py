@@ -18,7 +18,9 @@ from service.action_groups.handlers.quality import QualityActions, quality_group
 from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
 from service.action_groups.registry import ActionGroupRegistry
+from service.adapters.embeddings import build_embedder
 from service.adapters.knowledge.memory import InMemoryChunkIndex
+from service.adapters.knowledge.sqlite import SqliteChunkIndex
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
 from service.adapters.storage.findings import SqlFindingStore
@@ -54,6 +56,7 @@ class Container:
     job_queue: JobQueue
     finding_store: FindingStore
     storage_backend: str
+    embedder: Embedder  # loads its model on the first embedding call, never at start-up
     knowledge: KnowledgeBase
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -78,9 +81,10 @@ def build_container(
 
     ``call_log`` replaces the database-backed audit log (no database is opened then); ``in_memory`` uses the
     in-memory one (for commands that never serve, such as schema export); ``extra_groups`` adds action groups,
-    each built from the finished container; ``chunk_index`` and ``embedder`` replace the knowledge base's
-    adapters (an embedder of None means lexical search only). Raises :class:`ConfigurationError` for a bad
-    database URL or an invalid action-group definition.
+    each built from the finished container. Raises :class:`ConfigurationError` for a bad database URL or an
+    invalid action-group definition. ``embedder`` replaces the one ``settings.embeddings`` picks (not yet loaded);
+    ``chunk_index`` the knowledge base's index (embedded SQLite under the data directory; in memory with
+    ``in_memory``).
     """
     job_queue: JobQueue
     finding_store: FindingStore
@@ -108,15 +112,17 @@ def build_container(
     dispatcher = ActionDispatcher(
         registry=registry, recorder=recorder, timeout_seconds=settings.server.handler_timeout_seconds
     )
+    embedder = embedder or build_embedder(settings)
     container = Container(
         settings=settings,
-        knowledge=_knowledge_base(settings, chunk_index, embedder),
         registry=registry,
         dispatcher=dispatcher,
         recorder=recorder,
         job_queue=job_queue,
         finding_store=finding_store,
         storage_backend=backend,
+        embedder=embedder,
+        knowledge=_knowledge_base(settings, chunk_index, embedder, in_memory=backend == "memory", closers=closers),
         readiness=readiness,
         _closers=closers,
     )
@@ -141,14 +147,28 @@ def build_container(
     return container
 
 
-def _knowledge_base(settings: Settings, chunk_index: ChunkIndex | None, embedder: Embedder | None) -> KnowledgeBase:
+def _knowledge_base(
+    settings: Settings,
+    chunk_index: ChunkIndex | None,
+    embedder: Embedder,
+    *,
+    in_memory: bool,
+    closers: list[Callable[[], None]],
+) -> KnowledgeBase:
+    if chunk_index is None:
+        if in_memory:
+            chunk_index = InMemoryChunkIndex()
+        else:
+            embedded = SqliteChunkIndex(settings.data_dir / "index" / "knowledge.db")
+            closers.append(embedded.close)
+            chunk_index = embedded
     indexing = settings.indexing
     return KnowledgeBase(
-        chunk_index if chunk_index is not None else InMemoryChunkIndex(),
+        chunk_index,
         embedder,
         data_dir=settings.data_dir,
         rules=SelectionRules(max_file_bytes=indexing.max_file_bytes, max_document_bytes=indexing.max_document_bytes),
-        embed_batch=indexing.embed_batch_size,
+        embed_batch=settings.embeddings.batch_size,
     )
 
 
