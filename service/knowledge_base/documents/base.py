@@ -166,10 +166,10 @@ def _split_line(text: str, limit: int) -> list[str]:
     while len(text) > limit:
         cut = text.rfind(" ", limit // 2, limit)
         cut = limit if cut <= 0 else cut
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip(" ")
-    if text:
-        pieces.append(text)
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    if text.strip():
+        pieces.append(text.rstrip())
     return pieces
 
 

@@ -237,6 +237,8 @@ def extract_html(path: str, data: bytes, budget: Budget) -> list[Chunk]:
     if root is None:
         return []
     walker = _Walker(source, budget)
+    opening = re.search(rf"<{root.tag}[\s>]", source, re.IGNORECASE)
+    walker.locator.cursor = opening.start() if opening else 0  # so the <title> is not taken for the <h1>
     walker.walk(root, drop_chrome=whole_body)
     walker.flush()
     return sections_to_chunks(path, "html", walker.sections)
