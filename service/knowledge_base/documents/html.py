@@ -145,7 +145,7 @@ class _Walker:
     def block(self, text: str, first_raw: str | None, last_raw: str | None, *, atomic: bool = False) -> Block:
         start = self.locator.find(_Locator.snippet(first_raw or ""), advance=True)
         end = self.locator.find(_Locator.snippet(last_raw or "", tail=True), advance=False) if last_raw else start
-        return Block(text, start, max(end, start), atomic=atomic)
+        return Block(text, start, max(end, start) if start else 0, atomic=atomic)
 
     def flush(self) -> None:
         pending, self.pending = self.pending, _Pending()

@@ -171,6 +171,20 @@ def test_big_markdown_section_splits_by_paragraph_and_keeps_code_whole() -> None
     assert where(chunks, "Paragraph 5.") == [4]
 
 
+def test_a_list_longer_than_the_target_is_split_by_lines_that_never_start_or_end_blank() -> None:
+    items = "\n\n".join(f"- item {n:02d} " + "detail " * 12 for n in range(30))  # a loose list: one block
+    source = f"# List\n\n{items}\n"
+    chunks = extract_chunks("list.md", source.encode())
+    lines = source.splitlines()
+    # Item lines are 94 characters: fifteen items and their blank lines fill a window, which the heading joins.
+    assert [(c.start_line, c.end_line) for c in chunks] == [(1, 31), (33, 61)]
+    for chunk in chunks:
+        assert lines[chunk.start_line - 1].strip()
+        assert lines[chunk.end_line - 1].strip()
+        assert chunk.text == "\n".join(lines[chunk.start_line - 1 : chunk.end_line])
+        assert len(chunk.text) <= TARGET_CHARS
+
+
 def test_markdown_without_front_matter_closing_fence_is_plain_markdown() -> None:
     chunks = extract_chunks("odd.md", b"---\nnot closed\n\n# Title\nbody\n")
     assert spans(chunks) == [("", "section", 1, 2), ("Title", "section", 4, 5)]
