@@ -77,6 +77,7 @@ BLOCKS = frozenset(
 CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 SNIPPET_STOP = re.compile(r"[&<>\"'\u00a0]")
 MIN_SNIPPET = 3
+LINE_BREAK = "\u2028"  # stands for <br> until whitespace is collapsed
 
 
 def decode_html(data: bytes) -> str:
@@ -122,6 +123,7 @@ class _Locator:
 @dataclass
 class _Pending:
     parts: list[str] = field(default_factory=list)
+    prefix: str = ""  # "- " for a list item
     first_raw: str | None = None
     last_raw: str | None = None
 
@@ -149,8 +151,10 @@ class _Walker:
 
     def flush(self) -> None:
         pending, self.pending = self.pending, _Pending()
-        text = " ".join(" ".join(pending.parts).split())
+        lines = (" ".join(segment.split()) for segment in "".join(pending.parts).split(LINE_BREAK))
+        text = "\n".join(line for line in lines if line)
         if text and self.budget.take(text):
+            text = pending.prefix + text
             self.sections[-1].blocks.append(self.block(text, pending.first_raw, pending.last_raw))
 
     def heading(self, node: LexborNode, level: int) -> None:
@@ -205,11 +209,13 @@ class _Walker:
                 if raw.strip() and self.budget.take(raw):
                     self.sections[-1].blocks.append(self.block(raw.strip("\n"), raw, raw, atomic=True))
             elif tag == "br":
-                self.pending.parts.append("\n")
+                self.pending.parts.append(LINE_BREAK)
             else:
                 if tag in BLOCKS:
                     self.flush()
                     todo.append((node, True))
+                    if tag == "li":
+                        self.pending.prefix = "- "
                 children = list(node.iter(include_text=True))
                 todo.extend((child, False) for child in reversed(children))
 

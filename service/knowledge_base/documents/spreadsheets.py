@@ -68,12 +68,20 @@ def extract_xlsx(path: str, data: bytes, budget: Budget) -> list[Chunk]:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except InvalidFileException as exc:
         raise DocumentError(f"not a valid xlsx: {exc}") from exc
+    limits = budget.limits
     try:
         sheets = workbook.worksheets
         if len(sheets) > budget.limits.max_sheets:
             budget.note(f"truncated: sheets after the first {budget.limits.max_sheets} were left out")
         sections = [
-            sheet_section(sheet.title, sheet.iter_rows(min_row=1, values_only=True), budget)
+            # The reader stops one row and one column past the limits: what it finds there is noted as left out.
+            sheet_section(
+                sheet.title,
+                sheet.iter_rows(
+                    min_row=1, max_row=limits.max_rows + 1, max_col=limits.max_columns + 1, values_only=True
+                ),
+                budget,
+            )
             for sheet in sheets[: budget.limits.max_sheets]
         ]
     finally:

@@ -231,7 +231,7 @@ def test_html_keeps_main_text_split_by_heading_with_best_effort_lines() -> None:
     assert all(c.language == "html" for c in chunks)
     assert chunks[0].text == "Guide\n\nTicketsmith indexes your repository."
     assert chunks[1].text == (
-        "Install\n\nDownload the wheel\n\nRun pip & check\n\npip install ticketsmith\nticketsmith --help"
+        "Install\n\n- Download the wheel\n\n- Run pip & check\n\npip install ticketsmith\nticketsmith --help"
     )
     assert chunks[2].text == "Sizes\n\ncolumns: Plan, Seats\n\nPlan: Team\nSeats: 10"
     assert chunks[2].header == "# file: site/guide.html\n# section: Guide > Sizes"
@@ -246,6 +246,12 @@ def test_html_without_main_drops_site_chrome_and_reports_unknown_lines_as_zero()
     assert chunks[0].text == "&&&\n\nReal text here"
     only_entities = extract_chunks("e.html", b"<p>&lt;&gt;</p>")
     assert spans(only_entities) == [("", "section", 0, 0)]
+
+
+def test_html_inline_markup_joins_words_as_rendered_and_br_breaks_lines() -> None:
+    source = "<p>Ticket<b>smith</b> <i>indexes</i><br>code <br/> <br>and docs</p><ul><li></li></ul>"
+    chunks = extract_chunks("inline.html", source.encode())
+    assert [c.text for c in chunks] == ["Ticketsmith indexes\ncode\nand docs"]
 
 
 def test_html_declared_charset_is_honoured() -> None:
