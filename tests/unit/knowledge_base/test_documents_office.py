@@ -86,6 +86,15 @@ def test_sheets_over_the_limit_are_left_out_with_a_note() -> None:
     assert result.notes == ("truncated: sheets after the first 1 were left out",)
 
 
+def test_columns_over_the_limit_are_left_out_with_a_note() -> None:
+    result = extract_document("report.xlsx", xlsx_workbook(), limits=Limits(max_columns=2, max_sheets=1))
+    assert [c.text for c in result.chunks] == ["Region: North\nRevenue: 1200\n\nRegion: South\nRevenue: 99.5"]
+    assert result.notes == (
+        "truncated: sheets after the first 1 were left out",
+        "truncated: sheet 'Sales': columns after 2 were left out",
+    )
+
+
 def xls_workbook() -> bytes:
     workbook = xlwt.Workbook()
     people = workbook.add_sheet("People")
