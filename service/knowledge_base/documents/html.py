@@ -127,9 +127,9 @@ class _Pending:
     first_raw: str | None = None
     last_raw: str | None = None
 
-    def add(self, raw: str, text: str) -> None:
-        if text:
-            self.parts.append(text)
+    def add(self, raw: str) -> None:
+        if raw:
+            self.parts.append(raw)
             if self.first_raw is None and _Locator.snippet(raw):
                 self.first_raw = raw
             if _Locator.snippet(raw, tail=True):
@@ -159,13 +159,11 @@ class _Walker:
 
     def heading(self, node: LexborNode, level: int) -> None:
         self.flush()
-        title = " ".join(node.text(deep=True, separator=" ").split()) or f"(untitled h{level})"
+        title = " ".join(node.text(deep=True, separator="").split()) or f"(untitled h{level})"
         while self.stack and self.stack[-1][0] >= level:
             self.stack.pop()
         self.stack.append((level, title))
-        raws = [n.text_content or "" for n in node.traverse(include_text=True) if n.tag == "-text"]
-        raws = [r for r in raws if r.strip()] or [""]
-        lead = self.block(title, raws[0], raws[-1])
+        lead = self.block(title, *_raws(node))
         self.sections.append(Section(tuple(t for _, t in self.stack), lead=[lead]))
 
     def table(self, node: LexborNode) -> None:
@@ -174,7 +172,7 @@ class _Walker:
         columns: list[str] | None = None
         for row in node.css("tr"):
             self.budget.tick()
-            cells = [" ".join(c.text(deep=True, separator=" ").split()) for c in row.iter() if c.tag in ("td", "th")]
+            cells = [" ".join(c.text(deep=True, separator="").split()) for c in row.iter() if c.tag in ("td", "th")]
             if columns is None:
                 if any(cells):
                     columns = column_names(cells, limits.max_columns)
@@ -194,8 +192,7 @@ class _Walker:
                 self.flush()
                 continue
             if tag == "-text":
-                raw = node.text_content or ""
-                self.pending.add(raw, raw)
+                self.pending.add(node.text_content or "")
                 continue
             if tag in DROP or (drop_chrome and tag in CHROME):
                 continue

@@ -249,9 +249,14 @@ def test_html_without_main_drops_site_chrome_and_reports_unknown_lines_as_zero()
 
 
 def test_html_inline_markup_joins_words_as_rendered_and_br_breaks_lines() -> None:
-    source = "<p>Ticket<b>smith</b> <i>indexes</i><br>code <br/> <br>and docs</p><ul><li></li></ul>"
+    source = (
+        "<h2>Set<em>up</em></h2><p>Ticket<b>smith</b> <i>indexes</i><br>code <br/> <br>and docs</p><ul><li></li></ul>"
+        "<table><tr><th>Na<b>me</b></th></tr><tr><td>Al<i>ice</i></td></tr></table>"
+    )
     chunks = extract_chunks("inline.html", source.encode())
-    assert [c.text for c in chunks] == ["Ticketsmith indexes\ncode\nand docs"]
+    assert [(c.symbol, c.text) for c in chunks] == [
+        ("Setup", "Setup\n\nTicketsmith indexes\ncode\nand docs\n\ncolumns: Name\n\nName: Alice")
+    ]
 
 
 def test_html_declared_charset_is_honoured() -> None:
