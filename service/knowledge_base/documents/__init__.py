@@ -89,7 +89,8 @@ def extract_document(path: str, data: bytes, *, limits: Limits = DEFAULT_LIMITS)
     budget = Budget(limits)
     try:
         # Parsers warn about features they skip (openpyxl: data validation; pypdf: odd objects); those are not
-        # ours to surface, and must not become errors where warnings are errors.
+        # ours to surface, and must not become errors where warnings are errors. (catch_warnings swaps a global
+        # filter list: threads extracting at once may see each other's filters, which is harmless here.)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             chunks = extractor(path, data, budget)
@@ -98,7 +99,8 @@ def extract_document(path: str, data: bytes, *, limits: Limits = DEFAULT_LIMITS)
     except Exception as exc:
         # Third-party parsers fed untrusted bytes raise whatever they meet (KeyError, struct.error, zlib.error,
         # RecursionError, ...): each is a reason to skip this one file, never to stop an index run.
-        raise DocumentError(f"unreadable {suffix[1:]}: {type(exc).__name__}: {exc}"[:300]) from exc
+        detail = f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}".removeprefix("builtins.")
+        raise DocumentError(f"unreadable {suffix[1:]}, corrupt or truncated ({detail})"[:300]) from exc
     return Extraction(chunks, tuple(budget.notes))
 
 

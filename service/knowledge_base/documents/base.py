@@ -185,25 +185,30 @@ def split_block(block: Block, limit: int = TARGET_CHARS) -> list[Block]:
     first = 0
     size = 0
 
-    def flush(last: int) -> None:
-        if any(line.strip() for line in window):
-            start, end = (block.start + first, block.start + last) if exact else (block.start, block.end)
-            pieces.append(Block("\n".join(window), start, end, lines_match=exact))
+    def flush() -> None:
+        kept = [index for index, line in enumerate(window) if line.strip()]
+        if kept:  # blank lines at a window's edges belong to neither neighbour
+            body = window[kept[0] : kept[-1] + 1]
+            if exact:
+                start, end = block.start + first + kept[0], block.start + first + kept[-1]
+            else:
+                start, end = block.start, block.end
+            pieces.append(Block("\n".join(body), start, end, lines_match=exact))
 
     for number, line in enumerate(lines):
         if len(line) > limit:
-            flush(number - 1)
+            flush()
             for part in _split_line(line, limit):
                 at = block.start + number if exact else block.start
                 pieces.append(Block(part, at, at if exact else block.end, lines_match=False))
             window, first, size = [], number + 1, 0
             continue
         if window and size + len(line) + 1 > limit:
-            flush(number - 1)
+            flush()
             window, first, size = [], number, 0
         window.append(line)
         size += len(line) + 1
-    flush(len(lines) - 1)
+    flush()
     return pieces
 
 

@@ -77,6 +77,7 @@ BLOCKS = frozenset(
 CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 SNIPPET_STOP = re.compile(r"[&<>\"'\u00a0]")
 MIN_SNIPPET = 3
+LINE_BREAK = "\u2028"  # stands for <br> until whitespace is collapsed
 
 
 def decode_html(data: bytes) -> str:
@@ -122,12 +123,13 @@ class _Locator:
 @dataclass
 class _Pending:
     parts: list[str] = field(default_factory=list)
+    prefix: str = ""  # "- " for a list item
     first_raw: str | None = None
     last_raw: str | None = None
 
-    def add(self, raw: str, text: str) -> None:
-        if text:
-            self.parts.append(text)
+    def add(self, raw: str) -> None:
+        if raw:
+            self.parts.append(raw)
             if self.first_raw is None and _Locator.snippet(raw):
                 self.first_raw = raw
             if _Locator.snippet(raw, tail=True):
@@ -145,23 +147,23 @@ class _Walker:
     def block(self, text: str, first_raw: str | None, last_raw: str | None, *, atomic: bool = False) -> Block:
         start = self.locator.find(_Locator.snippet(first_raw or ""), advance=True)
         end = self.locator.find(_Locator.snippet(last_raw or "", tail=True), advance=False) if last_raw else start
-        return Block(text, start, max(end, start), atomic=atomic)
+        return Block(text, start, max(end, start) if start else 0, atomic=atomic)
 
     def flush(self) -> None:
         pending, self.pending = self.pending, _Pending()
-        text = " ".join(" ".join(pending.parts).split())
+        lines = (" ".join(segment.split()) for segment in "".join(pending.parts).split(LINE_BREAK))
+        text = "\n".join(line for line in lines if line)
         if text and self.budget.take(text):
+            text = pending.prefix + text
             self.sections[-1].blocks.append(self.block(text, pending.first_raw, pending.last_raw))
 
     def heading(self, node: LexborNode, level: int) -> None:
         self.flush()
-        title = " ".join(node.text(deep=True, separator=" ").split()) or f"(untitled h{level})"
+        title = " ".join(node.text(deep=True, separator="").split()) or f"(untitled h{level})"
         while self.stack and self.stack[-1][0] >= level:
             self.stack.pop()
         self.stack.append((level, title))
-        raws = [n.text_content or "" for n in node.traverse(include_text=True) if n.tag == "-text"]
-        raws = [r for r in raws if r.strip()] or [""]
-        lead = self.block(title, raws[0], raws[-1])
+        lead = self.block(title, *_raws(node))
         self.sections.append(Section(tuple(t for _, t in self.stack), lead=[lead]))
 
     def table(self, node: LexborNode) -> None:
@@ -170,7 +172,7 @@ class _Walker:
         columns: list[str] | None = None
         for row in node.css("tr"):
             self.budget.tick()
-            cells = [" ".join(c.text(deep=True, separator=" ").split()) for c in row.iter() if c.tag in ("td", "th")]
+            cells = [" ".join(c.text(deep=True, separator="").split()) for c in row.iter() if c.tag in ("td", "th")]
             if columns is None:
                 if any(cells):
                     columns = column_names(cells, limits.max_columns)
@@ -190,8 +192,7 @@ class _Walker:
                 self.flush()
                 continue
             if tag == "-text":
-                raw = node.text_content or ""
-                self.pending.add(raw, raw)
+                self.pending.add(node.text_content or "")
                 continue
             if tag in DROP or (drop_chrome and tag in CHROME):
                 continue
@@ -205,11 +206,13 @@ class _Walker:
                 if raw.strip() and self.budget.take(raw):
                     self.sections[-1].blocks.append(self.block(raw.strip("\n"), raw, raw, atomic=True))
             elif tag == "br":
-                self.pending.parts.append("\n")
+                self.pending.parts.append(LINE_BREAK)
             else:
                 if tag in BLOCKS:
                     self.flush()
                     todo.append((node, True))
+                    if tag == "li":
+                        self.pending.prefix = "- "
                 children = list(node.iter(include_text=True))
                 todo.extend((child, False) for child in reversed(children))
 

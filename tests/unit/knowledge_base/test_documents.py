@@ -171,6 +171,20 @@ def test_big_markdown_section_splits_by_paragraph_and_keeps_code_whole() -> None
     assert where(chunks, "Paragraph 5.") == [4]
 
 
+def test_a_list_longer_than_the_target_is_split_by_lines_that_never_start_or_end_blank() -> None:
+    items = "\n\n".join(f"- item {n:02d} " + "detail " * 12 for n in range(30))  # a loose list: one block
+    source = f"# List\n\n{items}\n"
+    chunks = extract_chunks("list.md", source.encode())
+    lines = source.splitlines()
+    # Item lines are 94 characters: fifteen items and their blank lines fill a window, which the heading joins.
+    assert [(c.start_line, c.end_line) for c in chunks] == [(1, 31), (33, 61)]
+    for chunk in chunks:
+        assert lines[chunk.start_line - 1].strip()
+        assert lines[chunk.end_line - 1].strip()
+        assert chunk.text == "\n".join(lines[chunk.start_line - 1 : chunk.end_line])
+        assert len(chunk.text) <= TARGET_CHARS
+
+
 def test_markdown_without_front_matter_closing_fence_is_plain_markdown() -> None:
     chunks = extract_chunks("odd.md", b"---\nnot closed\n\n# Title\nbody\n")
     assert spans(chunks) == [("", "section", 1, 2), ("Title", "section", 4, 5)]
@@ -217,7 +231,7 @@ def test_html_keeps_main_text_split_by_heading_with_best_effort_lines() -> None:
     assert all(c.language == "html" for c in chunks)
     assert chunks[0].text == "Guide\n\nTicketsmith indexes your repository."
     assert chunks[1].text == (
-        "Install\n\nDownload the wheel\n\nRun pip & check\n\npip install ticketsmith\nticketsmith --help"
+        "Install\n\n- Download the wheel\n\n- Run pip & check\n\npip install ticketsmith\nticketsmith --help"
     )
     assert chunks[2].text == "Sizes\n\ncolumns: Plan, Seats\n\nPlan: Team\nSeats: 10"
     assert chunks[2].header == "# file: site/guide.html\n# section: Guide > Sizes"
@@ -232,6 +246,17 @@ def test_html_without_main_drops_site_chrome_and_reports_unknown_lines_as_zero()
     assert chunks[0].text == "&&&\n\nReal text here"
     only_entities = extract_chunks("e.html", b"<p>&lt;&gt;</p>")
     assert spans(only_entities) == [("", "section", 0, 0)]
+
+
+def test_html_inline_markup_joins_words_as_rendered_and_br_breaks_lines() -> None:
+    source = (
+        "<h2>Set<em>up</em></h2><p>Ticket<b>smith</b> <i>indexes</i><br>code <br/> <br>and docs</p><ul><li></li></ul>"
+        "<table><tr><th>Na<b>me</b></th></tr><tr><td>Al<i>ice</i></td></tr></table>"
+    )
+    chunks = extract_chunks("inline.html", source.encode())
+    assert [(c.symbol, c.text) for c in chunks] == [
+        ("Setup", "Setup\n\nTicketsmith indexes\ncode\nand docs\n\ncolumns: Name\n\nName: Alice")
+    ]
 
 
 def test_html_declared_charset_is_honoured() -> None:
