@@ -111,6 +111,70 @@ class WebhookSettings(BaseModel):
     )
 
 
+class TicketFilingSettings(BaseModel):
+    """How findings become tickets without duplicates (the ledger, the local store, closed tickets)."""
+
+    closed_ticket_policy: Literal["reopen", "link", "ignore"] = Field(
+        default="reopen",
+        description="A finding seen again whose ticket is closed: reopen it, file a new one linked to it, or ignore.",
+    )
+    reopen_status: str = Field(default="To Do", min_length=1, description="Status a reopened ticket is moved to.")
+    marker_label: str = Field(
+        default="ticketsmith",
+        pattern=r"^\S{1,255}$",
+        description="Label on every filed ticket; the ledger is rebuilt from the tickets carrying it.",
+    )
+    local_project: str = Field(
+        default="LOCAL",
+        pattern=r"^[A-Z][A-Z0-9_]{0,9}$",
+        description="Project key of the local dry-run store (used when no Jira is configured).",
+    )
+    claim_stale_seconds: float = Field(
+        default=300.0, ge=1, description="A claim older than this belongs to a dead worker and may be taken over."
+    )
+    wait_seconds: float = Field(
+        default=30.0, ge=0, description="How long a filer waits for another worker's claim before reporting it."
+    )
+
+
+class TriggerConditions(BaseModel):
+    """What a webhook event must show for its rule to fire; every condition set must hold."""
+
+    labels: list[str] = Field(default_factory=list, description="The issue carries at least one of these labels.")
+    comment_prefix: str | None = Field(default=None, description="The comment body starts with this text.")
+    projects: list[str] = Field(default_factory=list, description="The issue's project is one of these keys.")
+    issue_types: list[str] = Field(default_factory=list, description="The issue's type is one of these names.")
+
+
+class TriggerRule(BaseModel):
+    """Which Jira events start which workflow, with which parameters."""
+
+    name: str = Field(min_length=1, max_length=100, description="Names the rule in job results and logs.")
+    events: list[Literal["jira:issue_created", "jira:issue_updated", "comment_created"]] = Field(
+        min_length=1, description="Webhook events the rule listens to."
+    )
+    conditions: TriggerConditions = Field(default_factory=TriggerConditions)
+    workflow: Literal["suggest", "scan"] = Field(description="Workflow the rule starts.")
+    parameters: dict[str, str] = Field(default_factory=dict, description="Parameters passed to the workflow.")
+
+
+def _default_triggers() -> list[TriggerRule]:
+    return [
+        TriggerRule(
+            name="label-ts-suggest",
+            events=["jira:issue_created", "jira:issue_updated"],
+            conditions=TriggerConditions(labels=["ts-suggest"]),
+            workflow="suggest",
+        ),
+        TriggerRule(
+            name="comment-rescan",
+            events=["comment_created", "jira:issue_updated"],
+            conditions=TriggerConditions(comment_prefix="/ticketsmith rescan"),
+            workflow="scan",
+        ),
+    ]
+
+
 class LoggingSettings(BaseModel):
     """Log output."""
 
@@ -147,6 +211,11 @@ class Settings(BaseSettings):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    tickets: TicketFilingSettings = Field(default_factory=TicketFilingSettings)
+    triggers: list[TriggerRule] = Field(
+        default_factory=_default_triggers,
+        description="JSON list of webhook trigger rules (default: label ts-suggest → suggest; rescan comment → scan).",
+    )
 
     @property
     def resolved_database_url(self) -> str:
