@@ -112,13 +112,11 @@ class WebhookSettings(BaseModel):
 
 
 class TicketFilingSettings(BaseModel):
-    """How findings become tickets without duplicates (the ledger, the local store, closed tickets)."""
+    """How findings become tickets without duplicates (the ledger and the local store).
 
-    closed_ticket_policy: Literal["reopen", "link", "ignore"] = Field(
-        default="reopen",
-        description="A finding seen again whose ticket is closed: reopen it, file a new one linked to it, or ignore.",
-    )
-    reopen_status: str = Field(default="To Do", min_length=1, description="Status a reopened ticket is moved to.")
+    What happens to a closed ticket is ``JiraSettings.closed_ticket_policy`` and ``reopen_status``.
+    """
+
     marker_label: str = Field(
         default="ticketsmith",
         pattern=r"^\S{1,255}$",
