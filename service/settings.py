@@ -10,8 +10,9 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -111,6 +112,85 @@ class WebhookSettings(BaseModel):
     )
 
 
+class JiraSettings(BaseModel):
+    """Where tickets go. Unset ``url``: no Jira, tickets stay in the local dry-run store.
+
+    Cloud (``*.atlassian.net`` or ``deployment=cloud``) uses REST v3 with Basic ``email`` + ``api_token``;
+    Server/Data Center uses REST v2 with a personal access token (``pat``, sent as a Bearer token) or Basic
+    ``username`` + ``password``.
+    """
+
+    url: str | None = Field(
+        default=None, description="Base URL of the Jira site, e.g. https://acme.atlassian.net. Unset: local store."
+    )
+    email: str | None = Field(default=None, description="Cloud: the Atlassian account email the API token belongs to.")
+    api_token: SecretStr | None = Field(default=None, description="Cloud: API token (id.atlassian.com).")
+    pat: SecretStr | None = Field(default=None, description="Server/Data Center: personal access token (Bearer).")
+    username: str | None = Field(default=None, description="Server/Data Center: user for Basic authentication.")
+    password: SecretStr | None = Field(default=None, description="Server/Data Center: password for Basic auth.")
+    project_key: str | None = Field(default=None, description="Project new tickets are filed in, e.g. OPS.")
+    deployment: Literal["auto", "cloud", "datacenter"] = Field(
+        default="auto", description="auto: *.atlassian.net is Cloud, any other host is Server/Data Center."
+    )
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Seconds to wait for one Jira HTTP answer.")
+    max_retries: int = Field(
+        default=3, ge=0, le=10, description="Retries of a read or an idempotent write on 429/503/connection errors."
+    )
+    issue_type: str = Field(default="Task", min_length=1, description="Issue type of new tickets, by name.")
+    closed_ticket_policy: Literal["reopen", "link", "ignore"] = Field(
+        default="reopen",
+        description="A finding whose ticket is closed: reopen it, link a new ticket to it, or leave it alone.",
+    )
+    reopen_status: str = Field(
+        default="To Do", min_length=1, description="Status name a closed ticket is moved to when it is reopened."
+    )
+
+    @field_validator("url", "email", "api_token", "pat", "username", "password", "project_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL; set it like https://acme.atlassian.net")
+        return value.strip().rstrip("/")
+
+    @property
+    def configured(self) -> bool:
+        """True when a Jira site is set (else the local dry-run store is used)."""
+        return self.url is not None
+
+    @property
+    def resolved_deployment(self) -> Literal["cloud", "datacenter"]:
+        """``cloud`` or ``datacenter``; ``auto`` decides by the host name."""
+        if self.deployment != "auto":
+            return self.deployment
+        host = urlsplit(self.url or "").hostname or ""
+        return "cloud" if host.endswith(".atlassian.net") else "datacenter"
+
+    @model_validator(mode="after")
+    def _credentials_for_the_deployment(self) -> JiraSettings:
+        if self.url is None:
+            return self
+        if self.resolved_deployment == "cloud":
+            if self.email is None or self.api_token is None:
+                raise ValueError(
+                    f"Jira Cloud at {self.url} needs TICKETSMITH_JIRA__EMAIL and TICKETSMITH_JIRA__API_TOKEN "
+                    "(create a token at https://id.atlassian.com/manage-profile/security/api-tokens); "
+                    "for Server/Data Center set TICKETSMITH_JIRA__DEPLOYMENT=datacenter"
+                )
+        elif self.pat is None and (self.username is None or self.password is None):
+            raise ValueError(
+                f"Jira Server/Data Center at {self.url} needs TICKETSMITH_JIRA__PAT (a personal access token) "
+                "or TICKETSMITH_JIRA__USERNAME and TICKETSMITH_JIRA__PASSWORD; "
+                "for Jira Cloud set TICKETSMITH_JIRA__DEPLOYMENT=cloud with EMAIL and API_TOKEN"
+            )
+        return self
 class TicketFilingSettings(BaseModel):
     """How findings become tickets without duplicates (the ledger and the local store).
 
@@ -209,6 +289,7 @@ class Settings(BaseSettings):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    jira: JiraSettings = Field(default_factory=JiraSettings)
     tickets: TicketFilingSettings = Field(default_factory=TicketFilingSettings)
     triggers: list[TriggerRule] = Field(
         default_factory=_default_triggers,
