@@ -191,6 +191,8 @@ class JiraSettings(BaseModel):
                 "for Jira Cloud set TICKETSMITH_JIRA__DEPLOYMENT=cloud with EMAIL and API_TOKEN"
             )
         return self
+
+
 class TicketFilingSettings(BaseModel):
     """How findings become tickets without duplicates (the ledger and the local store).
 

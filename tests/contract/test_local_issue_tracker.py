@@ -99,6 +99,10 @@ def test_find_by_label_is_per_project(tracker: LocalIssueTracker) -> None:
     tracker.create(draft=draft(project_key="OPS"))
     assert [t.key for t in tracker.find_by_label(project_key="LOCAL", label=f"ts-fp-{FP}")] == [mine.key]
     assert tracker.find_by_label(project_key="LOCAL", label="absent") == []
+    odd = tracker.create(draft=draft(labels=("50%_done", "été", 'say-"hi"'), fingerprint=None))
+    for name in ("50%_done", "été", 'say-"hi"'):
+        assert [t.key for t in tracker.find_by_label(project_key="LOCAL", label=name)] == [odd.key]
+    assert tracker.find_by_label(project_key="LOCAL", label="50%") == [], "a label matches whole, not as a pattern"
 
 
 def test_comments_transitions_links_and_labels(tracker: LocalIssueTracker) -> None:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, StaticPool, create_engine, insert, select, update
+from sqlalchemy import Connection, Engine, StaticPool, Text, cast, create_engine, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.adapters.storage.engine import utc, write_transaction
@@ -153,7 +153,15 @@ class LocalIssueTracker:
         return compile_jql(jql)(self._all())[:limit]
 
     def find_by_label(self, *, project_key: str, label: str) -> list[Ticket]:
-        return [t for t in self._all(project_key) if label in t.labels]
+        query = select(local_tickets).where(local_tickets.c.project_key == project_key.upper())
+        if label.isascii() and label.isprintable() and not set(label) & set('"\\'):
+            # A textual prefilter on the JSON list (where such a label appears verbatim); the exact test follows.
+            pattern = "%" + label.replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(cast(local_tickets.c.labels, Text).like(pattern, escape="\\"))
+        query = query.order_by(local_tickets.c.id)
+        with self._read() as connection:
+            found = [self._ticket(row) for row in connection.execute(query)]
+        return [t for t in found if label in t.labels]
 
     def comments(self, *, key: str) -> list[Comment]:
         with self._read() as connection:
