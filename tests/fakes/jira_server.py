@@ -66,6 +66,7 @@ class FaultRule:
     probability: float = 1.0
     method: str | None = None
     path: str | None = None  # regex searched in the path
+    body: Any = None  # answer this JSON instead of the default error body
     seen: int = 0
     fired: int = 0
 
@@ -95,6 +96,10 @@ class Faults:
     def throttle(self, times: int = 1, *, retry_after: str | None = "1", status: int = 429, **match: Any) -> None:
         """The next ``times`` calls (matching ``method``/``path`` if given) answer ``status`` with Retry-After."""
         self.rules.append(FaultRule("status", status=status, retry_after=retry_after, times=times, **match))
+
+    def answer(self, status: int, body: Any, *, times: int = 1, **match: Any) -> None:
+        """The next ``times`` matching calls answer ``body`` with ``status`` without doing anything."""
+        self.rules.append(FaultRule("status", status=status, body=body, times=times, **match))
 
     def created_then(self, times: int = 1, *, status: int = 503, **options: Any) -> None:
         """The next ``times`` creates happen, then answer ``status`` (a lost 201)."""
@@ -428,6 +433,14 @@ def _page(values: list[Any], request: Request, key: str, extra: dict[str, Any] |
     }
 
 
+def _query(request: Request) -> dict[str, Any]:
+    """Query parameters; a repeated ``fields`` (as the ``jira`` library sends a list) is joined like Jira does."""
+    params: dict[str, Any] = dict(request.query_params)
+    if "fields" in params:
+        params["fields"] = ",".join(request.query_params.getlist("fields"))
+    return params
+
+
 def _fields_param(raw: Any) -> list[str] | None:
     if raw is None:
         return None
@@ -436,7 +449,7 @@ def _fields_param(raw: Any) -> list[str] | None:
 
 
 def _search_cloud(jira: FakeJira, request: Request, body: dict[str, Any]) -> Any:
-    params = body if request.method == "POST" else dict(request.query_params)
+    params = body if request.method == "POST" else _query(request)
     found = jira.store.search(str(params.get("jql", "")), bounded=True)
     token = params.get("nextPageToken")
     start = int(base64.b64decode(token).decode()) if token else 0
@@ -450,7 +463,7 @@ def _search_cloud(jira: FakeJira, request: Request, body: dict[str, Any]) -> Any
 
 
 def _search_dc(jira: FakeJira, request: Request, body: dict[str, Any]) -> Any:
-    params = body if request.method == "POST" else dict(request.query_params)
+    params = body if request.method == "POST" else _query(request)
     found = jira.store.search(str(params.get("jql", "")), bounded=False)
     start = int(params.get("startAt", 0))
     size = min(int(params.get("maxResults", 50)), jira.search_page_cap)
@@ -541,7 +554,7 @@ def _issue(jira: FakeJira, request: Request, body: dict[str, Any]) -> Any:
     if request.method == "PUT":
         jira.edit(issue, body)
         return Response(status_code=204)
-    return jira.issue_json(issue, _fields_param(request.query_params.get("fields")))
+    return jira.issue_json(issue, _fields_param(_query(request).get("fields")))
 
 
 def _comments(jira: FakeJira, request: Request, body: dict[str, Any]) -> Any:
@@ -589,6 +602,7 @@ def _fields(jira: FakeJira, request: Request, body: dict[str, Any]) -> Any:
             "custom": m.field_id.startswith("customfield_"),
             "navigable": True,
             "searchable": True,
+            "clauseNames": [m.field_id, m.name.lower()],
             "orderable": True,
             "schema": m.schema,
         }
@@ -690,7 +704,8 @@ def _fault_response(rule: FaultRule) -> Response:
     if rule.kind == "drop":
         return _DroppedResponse()
     headers = {"Retry-After": rule.retry_after} if rule.retry_after else {}
-    return JSONResponse({"errorMessages": [f"fault injected: {rule.status}"], "errors": {}}, rule.status, headers)
+    body = rule.body if rule.body is not None else {"errorMessages": [f"fault injected: {rule.status}"], "errors": {}}
+    return JSONResponse(body, rule.status, headers)
 
 
 class FakeJiraServer:
