@@ -49,8 +49,11 @@ def _print_report(report: TrackerReport, *, sends: bool) -> None:
         out.print(f"project: {report.project_key}", highlight=False)
     if report.issue_types:
         out.print(f"issue types: {', '.join(report.issue_types)}", highlight=False)
+    grouped: dict[tuple[str, ...], list[str]] = {}
     for name, fields in report.required_fields.items():
-        out.print(f"required on create ({name}): {', '.join(fields) or 'nothing beyond the basics'}", highlight=False)
+        grouped.setdefault(tuple(fields), []).append(name)
+    for fields, names in grouped.items():
+        out.print(f"required on create ({', '.join(names)}): {', '.join(fields) or '-'}", highlight=False)
     if report.ok:
         out.print("[bold green]ok:[/] no problems found")
         return

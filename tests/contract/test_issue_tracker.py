@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from service.adapters.tickets.local import in_memory_local_tracker
 from service.domain.tickets import StatusCategory, TicketDraft
 from service.errors import InvalidInput, NotFound
 from service.ports.issue_tracker import IssueTracker
@@ -21,13 +22,13 @@ FP = "0123456789abcdef"
     params=[
         "jira-cloud",
         "jira-dc",
-        # The local dry-run store joins here once it is merged: its fixture builds it and yields it like these.
-        pytest.param("local", marks=pytest.mark.skip(reason="local store adapter not merged on this branch yet")),
+        "local",
     ]
 )
 def tracker(request: pytest.FixtureRequest) -> Iterator[IssueTracker]:
     if request.param == "local":
-        raise NotImplementedError
+        yield in_memory_local_tracker(projects=["OPS"])
+        return
     site: FakeJira = request.getfixturevalue("fake_jira_cloud" if request.param == "jira-cloud" else "fake_jira_dc")
     built = tracker_for(site)
     yield built

@@ -2,9 +2,10 @@
 
 Tickets, comments and links are rows in the service database (SQLite or PostgreSQL); nothing leaves the
 machine. Keys are ``<PROJECT>-<n>`` (``LOCAL-1``) with ``n`` the row id, so they are unique without a counter.
-The workflow is Jira's simplified one: To Do, In Progress and Done, any status reachable from any other.
-It refuses what Jira refuses (long summaries and bodies, labels with spaces, unknown issue and link types), so
-a dry run shows the same mistakes a real tracker would.
+The workflow is Jira's default: To Do ⇄ In Progress → Done, To Do → Done, Done → To Do (reopen).
+Like the Jira adapters it applies Jira's limits before storing (summary cut to 255 characters, body to
+32,767, labels without spaces) and refuses what Jira refuses (an empty summary, unknown projects, issue
+types, link types and transitions), so a dry run shows the same mistakes a real tracker would.
 """
 
 from __future__ import annotations
@@ -22,9 +23,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from service.adapters.storage.engine import utc, write_transaction
 from service.adapters.storage.schema import local_ticket_comments, local_ticket_links, local_tickets, metadata
 from service.adapters.tickets.jql import compile_jql
-from service.domain.tickets import Comment, StatusCategory, Ticket, TicketDraft, TrackerReport
+from service.domain.tickets import Comment, StatusCategory, Ticket, TicketDraft, TrackerProblem, TrackerReport
 from service.errors import InvalidInput, NotFound, TicketsmithError
+from service.tickets.limits import cut_body, cut_summary, fingerprint_label, label
 
+WORKFLOW = {
+    "To Do": ("In Progress", "Done"),
+    "In Progress": ("Done", "To Do"),
+    "Done": ("To Do",),
+}
 STATUSES: dict[str, tuple[str, StatusCategory]] = {
     "to do": ("To Do", StatusCategory.NEW),
     "in progress": ("In Progress", StatusCategory.IN_PROGRESS),
@@ -32,46 +39,25 @@ STATUSES: dict[str, tuple[str, StatusCategory]] = {
 }
 ISSUE_TYPES = ("Task", "Bug", "Story", "Epic")
 LINK_TYPES = ("Relates", "Blocks", "Duplicate", "Cloners")
-MAX_SUMMARY = 255
-MAX_BODY = 32_767
-FINGERPRINT_LABEL_PREFIX = "ts-fp-"  # the same prefix as service.tickets.limits, which adapters cannot import
 _KEY = re.compile(r"^([A-Z][A-Z0-9_]*)-([1-9][0-9]*)$")
 _PROJECT = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 
 
-def _labels(draft: TicketDraft) -> tuple[str, ...]:
+def _labels(raw: Sequence[str]) -> list[str]:
+    try:
+        return list(dict.fromkeys(label(x) for x in raw))
+    except ValueError as exc:
+        raise InvalidInput(f"labels: {exc}") from None
+
+
+def _draft_labels(draft: TicketDraft) -> list[str]:
     labels = list(draft.labels)
     if draft.fingerprint:
-        labels.append(f"{FINGERPRINT_LABEL_PREFIX}{draft.fingerprint}")
-    return tuple(dict.fromkeys(labels))
-
-
-def _check_labels(labels: Sequence[str]) -> None:
-    for label in labels:
-        if not label or re.search(r"\s", label) or len(label) > 255:
-            raise InvalidInput(
-                f"the label {label!r} is invalid: labels cannot be empty, contain spaces or exceed 255 characters",
-                hint="replace spaces with '-'",
-            )
-
-
-def _check_draft(draft: TicketDraft) -> tuple[str, ...]:
-    if not _PROJECT.match(draft.project_key):
-        raise InvalidInput(f"project {draft.project_key!r} is not a valid project key", hint="use e.g. LOCAL")
-    if not draft.summary.strip() or "\n" in draft.summary:
-        raise InvalidInput("summary: You must specify a summary of the issue (one line).")
-    if len(draft.summary) > MAX_SUMMARY:
-        raise InvalidInput("summary: Summary must be less than 255 characters.", hint="cut it at a word boundary")
-    if len(draft.description) > MAX_BODY:
-        raise InvalidInput("description: The entered text is too long. It exceeds the allowed limit of 32,767.")
-    if draft.issue_type.lower() not in {t.lower() for t in ISSUE_TYPES}:
-        raise InvalidInput(
-            f"issuetype: {draft.issue_type!r} is not an issue type of this store",
-            hint=f"use one of: {', '.join(ISSUE_TYPES)}",
-        )
-    labels = _labels(draft)
-    _check_labels(labels)
-    return labels
+        try:
+            labels.append(fingerprint_label(draft.fingerprint))
+        except ValueError as exc:
+            raise InvalidInput(f"labels: {exc}", hint="fingerprints are 8 to 64 lower-case hex digits") from None
+    return _labels(labels)
 
 
 class LocalIssueTracker:
@@ -80,8 +66,17 @@ class LocalIssueTracker:
     name = "local"
     sends = False
 
-    def __init__(self, engine: Engine, *, author: str = "ticketsmith", clock: Any = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        projects: Sequence[str] | None = None,
+        author: str = "ticketsmith",
+        clock: Any = None,
+    ) -> None:
+        """``projects`` are the keys tickets may be filed in (None: any well-formed key)."""
         self._engine = engine
+        self._projects = None if projects is None else tuple(p.upper() for p in projects)
         self._author = author
         self._clock = clock or (lambda: datetime.now(UTC))
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
@@ -108,7 +103,7 @@ class LocalIssueTracker:
         return Ticket(
             key=key,
             id=str(row.id),
-            url=f"local://tickets/{key}",
+            url=f"local:///browse/{key}",
             project_key=row.project_key,
             summary=row.summary,
             description=row.description,
@@ -194,8 +189,23 @@ class LocalIssueTracker:
 
     # --- writing ---------------------------------------------------------------------------------------
 
+    def _check_project(self, project_key: str) -> None:
+        if not _PROJECT.match(project_key) or (self._projects is not None and project_key not in self._projects):
+            raise InvalidInput(
+                f"project: valid project is required ({project_key!r} is not a project of the local store)",
+                hint=f"use one of: {', '.join(self._projects or ('LOCAL',))} (TICKETSMITH_TICKETS__LOCAL_PROJECT)",
+            )
+
     def create(self, *, draft: TicketDraft) -> Ticket:
-        labels = _check_draft(draft)
+        self._check_project(draft.project_key)
+        if not draft.summary.strip():
+            raise InvalidInput("summary: You must specify a summary of the issue.")
+        if draft.issue_type.lower() not in {t.lower() for t in ISSUE_TYPES}:
+            raise InvalidInput(
+                f"issuetype: {draft.issue_type!r} is not an issue type of project {draft.project_key}",
+                hint=f"use one of: {', '.join(ISSUE_TYPES)}",
+            )
+        labels = _draft_labels(draft)
         now = self._clock()
         name = next(t for t in ISSUE_TYPES if t.lower() == draft.issue_type.lower())
         with self._write() as connection:
@@ -203,11 +213,11 @@ class LocalIssueTracker:
                 insert(local_tickets)
                 .values(
                     project_key=draft.project_key,
-                    summary=draft.summary,
-                    description=draft.description,
+                    summary=cut_summary(draft.summary),
+                    description=cut_body(draft.description),
                     issue_type=name,
                     status="To Do",
-                    labels=list(labels),
+                    labels=labels,
                     priority=draft.priority,
                     fields=dict(draft.fields),
                     created_at=now,
@@ -230,30 +240,28 @@ class LocalIssueTracker:
     def comment(self, *, key: str, body: str) -> Comment:
         if not body.strip():
             raise InvalidInput("comment: the comment body cannot be empty")
-        if len(body) > MAX_BODY:
-            raise InvalidInput("comment: The entered text is too long. It exceeds the allowed limit of 32,767.")
         now = self._clock()
         with self._write() as connection:
             row = self._row(connection, key)
             number = connection.execute(
                 insert(local_ticket_comments)
-                .values(ticket_id=row.id, body=body, author=self._author, created_at=now)
+                .values(ticket_id=row.id, body=cut_body(body), author=self._author, created_at=now)
                 .returning(local_ticket_comments.c.id)
             ).scalar_one()
             connection.execute(update(local_tickets).where(local_tickets.c.id == row.id).values(updated_at=now))
-        return Comment(id=str(number), body=body, author=self._author, created=now)
+        return Comment(id=str(number), body=cut_body(body), author=self._author, created=now)
 
     def transition(self, *, key: str, status: str) -> Ticket:
-        target = STATUSES.get(status.strip().lower())
         with self._write() as connection:
             row = self._row(connection, key)
-            if target is None:
-                available = [name for k, (name, _) in STATUSES.items() if k != row.status.lower()]
+            current = STATUSES[row.status.lower()][0]
+            target = STATUSES.get(status.strip().lower())
+            if target is None or (target[0] != current and target[0] not in WORKFLOW[current]):
                 raise InvalidInput(
-                    f"no transition of {key} leads to status {status!r}",
-                    hint=f"available: {', '.join(available)}",
+                    f"no transition of {key} leads from {current} to status {status!r}",
+                    hint=f"available from {current}: {', '.join(WORKFLOW[current])}",
                 )
-            if row.status.lower() != target[0].lower():
+            if current != target[0]:
                 connection.execute(
                     update(local_tickets)
                     .where(local_tickets.c.id == row.id)
@@ -275,26 +283,40 @@ class LocalIssueTracker:
             )
 
     def set_labels(self, *, key: str, labels: Sequence[str]) -> Ticket:
-        _check_labels(labels)
+        cleaned = _labels(labels)
         with self._write() as connection:
             row = self._row(connection, key)
+            if list(row.labels) == cleaned:
+                return self._ticket(row)
             connection.execute(
                 update(local_tickets)
                 .where(local_tickets.c.id == row.id)
-                .values(labels=list(dict.fromkeys(labels)), updated_at=self._clock())
+                .values(labels=cleaned, updated_at=self._clock())
             )
             row = connection.execute(select(local_tickets).where(local_tickets.c.id == row.id)).one()
         return self._ticket(row)
 
     def check(self, *, project_key: str | None) -> TrackerReport:
+        problems: tuple[TrackerProblem, ...] = ()
+        if project_key is not None:
+            try:
+                self._check_project(project_key.upper())
+            except InvalidInput as exc:
+                problems = (
+                    TrackerProblem(
+                        what=f"project {project_key} is not a project of the local store: {exc.message}",
+                        fix="set TICKETSMITH_TICKETS__LOCAL_PROJECT (or TICKETSMITH_JIRA__PROJECT_KEY with Jira) "
+                        f"to one of: {', '.join(self._projects or ('LOCAL',))}",
+                    ),
+                )
         return TrackerReport(
             tracker=self.name,
             url=None,
             account="dry-run: tickets are kept in the local database and nothing is sent anywhere",
             project_key=project_key,
             issue_types=ISSUE_TYPES,
-            required_fields={},
-            problems=(),
+            required_fields={t: ("Summary",) for t in ISSUE_TYPES},
+            problems=problems,
         )
 
 

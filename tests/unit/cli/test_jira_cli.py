@@ -12,6 +12,7 @@ from service.cli import app
 from service.container import build_container
 from service.domain.tickets import TicketDraft
 from service.settings import Settings
+from tests.fakes.jira_server import FakeJira
 
 runner = CliRunner()
 
@@ -70,3 +71,26 @@ def test_tickets_list_and_show_read_the_local_store() -> None:
     missing = runner.invoke(app, ["tickets", "show", "LOCAL-9"])
     assert missing.exit_code == 1
     assert "does not exist" in missing.output
+
+
+def test_jira_check_against_a_site_prints_each_problem_and_its_fix(
+    fake_jira_cloud: FakeJira, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKETSMITH_JIRA__URL", fake_jira_cloud.base_url)
+    monkeypatch.setenv("TICKETSMITH_JIRA__DEPLOYMENT", "cloud")
+    monkeypatch.setenv("TICKETSMITH_JIRA__EMAIL", fake_jira_cloud.email)
+    monkeypatch.setenv("TICKETSMITH_JIRA__API_TOKEN", fake_jira_cloud.api_token)
+    monkeypatch.setenv("TICKETSMITH_JIRA__PROJECT_KEY", "OPS")
+    good = runner.invoke(app, ["jira", "check", "--json"])
+    assert good.exit_code == 0, good.output
+    data = json.loads(good.output)
+    assert (data["tracker"], data["mode"], data["ok"]) == ("jira-cloud", "jira", True)
+    monkeypatch.setenv("TICKETSMITH_JIRA__PROJECT_KEY", "NOPE")
+    bad = runner.invoke(app, ["jira", "check"])
+    assert bad.exit_code == 1
+    assert "problem:" in bad.output
+    assert "NOPE" in bad.output
+    assert "fix:" in bad.output
+    listed = runner.invoke(app, ["tickets", "list"])
+    assert listed.exit_code == 2
+    assert "not in the local store" in listed.output
