@@ -82,6 +82,14 @@ class FilingPolicy:
     retry_delay_seconds: float = 1.0
 
 
+REBUILD_LIMIT = 1_000_000
+
+
+def _quoted(value: str) -> str:
+    """A JQL string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def content_hash(draft: TicketDraft) -> str:
     """Hash of the text a ticket was filed or last commented with."""
     return hashlib.sha256(f"{draft.summary}\0{draft.description}".encode()).hexdigest()
@@ -192,8 +200,10 @@ class TicketFiler:
 
         Rows already FILED are kept; CLAIMED or UNKNOWN rows whose ticket is found become FILED.
         """
-        marker = self.policy.marker_label
-        tickets = self._call(lambda: self.tracker.find_by_label(project_key=project_key, label=marker))
+        # A search rather than find_by_label, which adapters may cap (a fingerprint label has one or two tickets;
+        # the marker label has all of them).
+        jql = f"project = {_quoted(project_key)} AND labels = {_quoted(self.policy.marker_label)} ORDER BY created ASC"
+        tickets = self._call(lambda: self.tracker.search(jql=jql, limit=REBUILD_LIMIT))
         prefix = fingerprint_label("0" * 8)[:-8]
         by_fingerprint: dict[str, list[Ticket]] = {}
         for ticket in tickets:
