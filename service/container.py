@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from service.action_groups.audit import CallRecorder
 from service.action_groups.dispatcher import ActionDispatcher
+from service.action_groups.handlers.jira import JiraActions, jira_group
 from service.action_groups.handlers.quality import QualityActions, quality_group
 from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
@@ -152,6 +153,13 @@ def build_container(
     registry.add(
         quality_group(
             QualityActions(queue=job_queue, store=finding_store, allowed_roots=settings.quality.allowed_roots)
+        )
+    )
+    registry.add(
+        jira_group(
+            JiraActions(
+                tracker=container.issue_tracker, filer=container.ticket_filer, default_project=ticket_project(settings)
+            )
         )
     )
     for factory in extra_groups:
