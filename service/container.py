@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from service.action_groups.audit import CallRecorder
 from service.action_groups.dispatcher import ActionDispatcher
 from service.action_groups.handlers.codebase import CodebaseActions, codebase_group
+from service.action_groups.handlers.jira import JiraActions, jira_group
 from service.action_groups.handlers.quality import QualityActions, quality_group
 from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
@@ -22,12 +23,16 @@ from service.action_groups.registry import ActionGroupRegistry
 from service.adapters.embeddings import build_embedder
 from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.adapters.knowledge.sqlite import SqliteChunkIndex
+from service.adapters.jira import build_issue_tracker
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
 from service.adapters.storage.findings import SqlFindingStore
 from service.adapters.storage.jobs import SqlJobQueue
 from service.adapters.storage.memory import InMemoryActionCallLog, InMemoryFindingStore, InMemoryJobQueue
 from service.adapters.storage.migrate import current_revision, upgrade_to_head
+from service.adapters.tickets.ledger import SqlTicketLedger
+from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
+from service.adapters.tickets.memory import InMemoryTicketLedger
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, record_jira_webhook
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
@@ -38,10 +43,13 @@ from service.ports.action_call_log import ActionCallLog, ReadinessProbe
 from service.ports.chunk_index import ChunkIndex
 from service.ports.embedder import Embedder
 from service.ports.finding_store import FindingStore
+from service.ports.issue_tracker import IssueTracker
 from service.ports.job_queue import JobQueue
+from service.ports.ticket_ledger import TicketLedger
 from service.quality.checkers import all_checkers
 from service.quality.job import QUALITY_CHECK, quality_check_handler
 from service.settings import Settings
+from service.tickets.filing import FilingPolicy, TicketFiler
 
 GroupFactory = Callable[["Container"], ActionGroup]
 
@@ -59,6 +67,9 @@ class Container:
     storage_backend: str
     embedder: Embedder  # loads its model on the first embedding call, never at start-up
     knowledge: KnowledgeBase
+    issue_tracker: IssueTracker
+    ticket_ledger: TicketLedger
+    ticket_filer: TicketFiler
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -77,6 +88,7 @@ def build_container(
     extra_groups: Iterable[GroupFactory] = (),
     chunk_index: ChunkIndex | None = None,
     embedder: Embedder | None = None,
+    issue_tracker: IssueTracker | None = None,
 ) -> Container:
     """Build the container for ``settings``.
 
@@ -85,10 +97,13 @@ def build_container(
     each built from the finished container. Raises :class:`ConfigurationError` for a bad database URL or an
     invalid action-group definition. ``embedder`` replaces the one ``settings.embeddings`` picks (not yet loaded);
     ``chunk_index`` the knowledge base's index (embedded SQLite under the data directory; in memory with
-    ``in_memory``).
+    ``in_memory``). ``issue_tracker`` replaces the one chosen from settings (Jira when
+    ``TICKETSMITH_JIRA__URL`` is set, else the local dry-run store in the service database).
     """
     job_queue: JobQueue
     finding_store: FindingStore
+    ticket_ledger: TicketLedger
+    local_tracker: LocalIssueTracker
     if in_memory and call_log is None:
         call_log = InMemoryActionCallLog()
     registry = ActionGroupRegistry()
@@ -102,12 +117,24 @@ def build_container(
         call_log = SqlActionCallLog(engine)
         job_queue = SqlJobQueue(engine)
         finding_store = SqlFindingStore(engine)
+        ticket_ledger = SqlTicketLedger(engine)
+        local_tracker = LocalIssueTracker(engine)
         readiness.append(DatabaseReadiness(engine))
         backend = make_url(settings.resolved_database_url).get_backend_name()
     else:
         job_queue = InMemoryJobQueue()
         finding_store = InMemoryFindingStore()
+        ticket_ledger = InMemoryTicketLedger()
+        local_tracker = in_memory_local_tracker()
         backend = "memory"
+    tracker: IssueTracker
+    if issue_tracker is not None:
+        tracker = issue_tracker
+    elif (jira := build_issue_tracker(settings)) is not None:
+        tracker = jira
+        closers.append(getattr(jira, "close", lambda: None))
+    else:
+        tracker = local_tracker
     recorder = CallRecorder(call_log)
     closers.append(recorder.close)
     dispatcher = ActionDispatcher(
@@ -124,6 +151,9 @@ def build_container(
         storage_backend=backend,
         embedder=embedder,
         knowledge=_knowledge_base(settings, chunk_index, embedder, in_memory=backend == "memory", closers=closers),
+        issue_tracker=tracker,
+        ticket_ledger=ticket_ledger,
+        ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
         readiness=readiness,
         _closers=closers,
     )
@@ -144,6 +174,13 @@ def build_container(
         )
     )
     registry.add(codebase_group(CodebaseActions(container.knowledge)))
+    registry.add(
+        jira_group(
+            JiraActions(
+                tracker=container.issue_tracker, filer=container.ticket_filer, default_project=ticket_project(settings)
+            )
+        )
+    )
     for factory in extra_groups:
         registry.add(factory(container))
     return container
@@ -171,6 +208,22 @@ def _knowledge_base(
         data_dir=settings.data_dir,
         rules=SelectionRules(max_file_bytes=indexing.max_file_bytes, max_document_bytes=indexing.max_document_bytes),
         embed_batch=settings.embeddings.batch_size,
+    )
+
+
+def ticket_project(settings: Settings) -> str | None:
+    """The project tickets are filed in: Jira's configured project, or the local store's."""
+    return settings.jira.project_key if settings.jira.configured else settings.tickets.local_project
+
+
+def filing_policy(settings: Settings) -> FilingPolicy:
+    """How the ticket filer treats duplicates and closed tickets, from the Jira and ticket settings."""
+    return FilingPolicy(
+        closed_ticket_policy=settings.jira.closed_ticket_policy,
+        reopen_status=settings.jira.reopen_status,
+        marker_label=settings.tickets.marker_label,
+        claim_stale_seconds=settings.tickets.claim_stale_seconds,
+        wait_seconds=settings.tickets.wait_seconds,
     )
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -128,6 +129,149 @@ class WebhookSettings(BaseModel):
     )
 
 
+class JiraSettings(BaseModel):
+    """Where tickets go. Unset ``url``: no Jira, tickets stay in the local dry-run store.
+
+    Cloud (``*.atlassian.net`` or ``deployment=cloud``) uses REST v3 with Basic ``email`` + ``api_token``;
+    Server/Data Center uses REST v2 with a personal access token (``pat``, sent as a Bearer token) or Basic
+    ``username`` + ``password``.
+    """
+
+    url: str | None = Field(
+        default=None, description="Base URL of the Jira site, e.g. https://acme.atlassian.net. Unset: local store."
+    )
+    email: str | None = Field(default=None, description="Cloud: the Atlassian account email the API token belongs to.")
+    api_token: SecretStr | None = Field(default=None, description="Cloud: API token (id.atlassian.com).")
+    pat: SecretStr | None = Field(default=None, description="Server/Data Center: personal access token (Bearer).")
+    username: str | None = Field(default=None, description="Server/Data Center: user for Basic authentication.")
+    password: SecretStr | None = Field(default=None, description="Server/Data Center: password for Basic auth.")
+    project_key: str | None = Field(default=None, description="Project new tickets are filed in, e.g. OPS.")
+    deployment: Literal["auto", "cloud", "datacenter"] = Field(
+        default="auto", description="auto: *.atlassian.net is Cloud, any other host is Server/Data Center."
+    )
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Seconds to wait for one Jira HTTP answer.")
+    max_retries: int = Field(
+        default=3, ge=0, le=10, description="Retries of a read or an idempotent write on 429/503/connection errors."
+    )
+    issue_type: str = Field(default="Task", min_length=1, description="Issue type of new tickets, by name.")
+    closed_ticket_policy: Literal["reopen", "link", "ignore"] = Field(
+        default="reopen",
+        description="A finding whose ticket is closed: reopen it, link a new ticket to it, or leave it alone.",
+    )
+    reopen_status: str = Field(
+        default="To Do", min_length=1, description="Status name a closed ticket is moved to when it is reopened."
+    )
+
+    @field_validator("url", "email", "api_token", "pat", "username", "password", "project_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL; set it like https://acme.atlassian.net")
+        return value.strip().rstrip("/")
+
+    @property
+    def configured(self) -> bool:
+        """True when a Jira site is set (else the local dry-run store is used)."""
+        return self.url is not None
+
+    @property
+    def resolved_deployment(self) -> Literal["cloud", "datacenter"]:
+        """``cloud`` or ``datacenter``; ``auto`` decides by the host name."""
+        if self.deployment != "auto":
+            return self.deployment
+        host = urlsplit(self.url or "").hostname or ""
+        return "cloud" if host.endswith(".atlassian.net") else "datacenter"
+
+    @model_validator(mode="after")
+    def _credentials_for_the_deployment(self) -> JiraSettings:
+        if self.url is None:
+            return self
+        if self.resolved_deployment == "cloud":
+            if self.email is None or self.api_token is None:
+                raise ValueError(
+                    f"Jira Cloud at {self.url} needs TICKETSMITH_JIRA__EMAIL and TICKETSMITH_JIRA__API_TOKEN "
+                    "(create a token at https://id.atlassian.com/manage-profile/security/api-tokens); "
+                    "for Server/Data Center set TICKETSMITH_JIRA__DEPLOYMENT=datacenter"
+                )
+        elif self.pat is None and (self.username is None or self.password is None):
+            raise ValueError(
+                f"Jira Server/Data Center at {self.url} needs TICKETSMITH_JIRA__PAT (a personal access token) "
+                "or TICKETSMITH_JIRA__USERNAME and TICKETSMITH_JIRA__PASSWORD; "
+                "for Jira Cloud set TICKETSMITH_JIRA__DEPLOYMENT=cloud with EMAIL and API_TOKEN"
+            )
+        return self
+
+
+class TicketFilingSettings(BaseModel):
+    """How findings become tickets without duplicates (the ledger and the local store).
+
+    What happens to a closed ticket is ``JiraSettings.closed_ticket_policy`` and ``reopen_status``.
+    """
+
+    marker_label: str = Field(
+        default="ticketsmith",
+        pattern=r"^\S{1,255}$",
+        description="Label on every filed ticket; the ledger is rebuilt from the tickets carrying it.",
+    )
+    local_project: str = Field(
+        default="LOCAL",
+        pattern=r"^[A-Z][A-Z0-9_]{0,9}$",
+        description="Project key of the local dry-run store (used when no Jira is configured).",
+    )
+    claim_stale_seconds: float = Field(
+        default=300.0, ge=1, description="A claim older than this belongs to a dead worker and may be taken over."
+    )
+    wait_seconds: float = Field(
+        default=30.0, ge=0, description="How long a filer waits for another worker's claim before reporting it."
+    )
+
+
+class TriggerConditions(BaseModel):
+    """What a webhook event must show for its rule to fire; every condition set must hold."""
+
+    labels: list[str] = Field(default_factory=list, description="The issue carries at least one of these labels.")
+    comment_prefix: str | None = Field(default=None, description="The comment body starts with this text.")
+    projects: list[str] = Field(default_factory=list, description="The issue's project is one of these keys.")
+    issue_types: list[str] = Field(default_factory=list, description="The issue's type is one of these names.")
+
+
+class TriggerRule(BaseModel):
+    """Which Jira events start which workflow, with which parameters."""
+
+    name: str = Field(min_length=1, max_length=100, description="Names the rule in job results and logs.")
+    events: list[Literal["jira:issue_created", "jira:issue_updated", "comment_created"]] = Field(
+        min_length=1, description="Webhook events the rule listens to."
+    )
+    conditions: TriggerConditions = Field(default_factory=TriggerConditions)
+    workflow: Literal["suggest", "scan"] = Field(description="Workflow the rule starts.")
+    parameters: dict[str, str] = Field(default_factory=dict, description="Parameters passed to the workflow.")
+
+
+def _default_triggers() -> list[TriggerRule]:
+    return [
+        TriggerRule(
+            name="label-ts-suggest",
+            events=["jira:issue_created", "jira:issue_updated"],
+            conditions=TriggerConditions(labels=["ts-suggest"]),
+            workflow="suggest",
+        ),
+        TriggerRule(
+            name="comment-rescan",
+            events=["comment_created", "jira:issue_updated"],
+            conditions=TriggerConditions(comment_prefix="/ticketsmith rescan"),
+            workflow="scan",
+        ),
+    ]
+
+
 class LoggingSettings(BaseModel):
     """Log output."""
 
@@ -227,6 +371,12 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     knowledge_base: KnowledgeBaseSettings = Field(default_factory=KnowledgeBaseSettings)
+    jira: JiraSettings = Field(default_factory=JiraSettings)
+    tickets: TicketFilingSettings = Field(default_factory=TicketFilingSettings)
+    triggers: list[TriggerRule] = Field(
+        default_factory=_default_triggers,
+        description="JSON list of webhook trigger rules (default: label ts-suggest → suggest; rescan comment → scan).",
+    )
 
     @property
     def resolved_database_url(self) -> str:
