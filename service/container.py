@@ -24,15 +24,21 @@ from service.adapters.storage.findings import SqlFindingStore
 from service.adapters.storage.jobs import SqlJobQueue
 from service.adapters.storage.memory import InMemoryActionCallLog, InMemoryFindingStore, InMemoryJobQueue
 from service.adapters.storage.migrate import current_revision, upgrade_to_head
+from service.adapters.tickets.ledger import SqlTicketLedger
+from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
+from service.adapters.tickets.memory import InMemoryTicketLedger
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, record_jira_webhook
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
 from service.ports.finding_store import FindingStore
+from service.ports.issue_tracker import IssueTracker
 from service.ports.job_queue import JobQueue
+from service.ports.ticket_ledger import TicketLedger
 from service.quality.checkers import all_checkers
 from service.quality.job import QUALITY_CHECK, quality_check_handler
 from service.settings import Settings
+from service.tickets.filing import FilingPolicy, TicketFiler
 
 GroupFactory = Callable[["Container"], ActionGroup]
 
@@ -48,6 +54,9 @@ class Container:
     job_queue: JobQueue
     finding_store: FindingStore
     storage_backend: str
+    issue_tracker: IssueTracker
+    ticket_ledger: TicketLedger
+    ticket_filer: TicketFiler
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -64,16 +73,20 @@ def build_container(
     call_log: ActionCallLog | None = None,
     in_memory: bool = False,
     extra_groups: Iterable[GroupFactory] = (),
+    issue_tracker: IssueTracker | None = None,
 ) -> Container:
     """Build the container for ``settings``.
 
     ``call_log`` replaces the database-backed audit log (no database is opened then); ``in_memory`` uses the
     in-memory one (for commands that never serve, such as schema export); ``extra_groups`` adds action groups,
     each built from the finished container. Raises :class:`ConfigurationError` for a bad database URL or an
-    invalid action-group definition.
+    invalid action-group definition. ``issue_tracker`` replaces the one chosen from settings (Jira when
+    ``TICKETSMITH_JIRA__URL`` is set, else the local dry-run store in the service database).
     """
     job_queue: JobQueue
     finding_store: FindingStore
+    ticket_ledger: TicketLedger
+    local_tracker: LocalIssueTracker
     if in_memory and call_log is None:
         call_log = InMemoryActionCallLog()
     registry = ActionGroupRegistry()
@@ -87,12 +100,17 @@ def build_container(
         call_log = SqlActionCallLog(engine)
         job_queue = SqlJobQueue(engine)
         finding_store = SqlFindingStore(engine)
+        ticket_ledger = SqlTicketLedger(engine)
+        local_tracker = LocalIssueTracker(engine)
         readiness.append(DatabaseReadiness(engine))
         backend = make_url(settings.resolved_database_url).get_backend_name()
     else:
         job_queue = InMemoryJobQueue()
         finding_store = InMemoryFindingStore()
+        ticket_ledger = InMemoryTicketLedger()
+        local_tracker = in_memory_local_tracker()
         backend = "memory"
+    tracker: IssueTracker = issue_tracker or local_tracker
     recorder = CallRecorder(call_log)
     closers.append(recorder.close)
     dispatcher = ActionDispatcher(
@@ -106,6 +124,9 @@ def build_container(
         job_queue=job_queue,
         finding_store=finding_store,
         storage_backend=backend,
+        issue_tracker=tracker,
+        ticket_ledger=ticket_ledger,
+        ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
         readiness=readiness,
         _closers=closers,
     )
@@ -128,6 +149,22 @@ def build_container(
     for factory in extra_groups:
         registry.add(factory(container))
     return container
+
+
+def ticket_project(settings: Settings) -> str | None:
+    """The project tickets are filed in: Jira's configured project, or the local store's."""
+    return settings.jira.project_key if settings.jira.configured else settings.tickets.local_project
+
+
+def filing_policy(settings: Settings) -> FilingPolicy:
+    """How the ticket filer treats duplicates and closed tickets, from the Jira and ticket settings."""
+    return FilingPolicy(
+        closed_ticket_policy=settings.jira.closed_ticket_policy,
+        reopen_status=settings.jira.reopen_status,
+        marker_label=settings.tickets.marker_label,
+        claim_stale_seconds=settings.tickets.claim_stale_seconds,
+        wait_seconds=settings.tickets.wait_seconds,
+    )
 
 
 def build_worker(container: Container, *, worker_id: str) -> Worker:

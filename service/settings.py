@@ -193,6 +193,68 @@ class JiraSettings(BaseModel):
         return self
 
 
+class TicketFilingSettings(BaseModel):
+    """How findings become tickets without duplicates (the ledger and the local store).
+
+    What happens to a closed ticket is ``JiraSettings.closed_ticket_policy`` and ``reopen_status``.
+    """
+
+    marker_label: str = Field(
+        default="ticketsmith",
+        pattern=r"^\S{1,255}$",
+        description="Label on every filed ticket; the ledger is rebuilt from the tickets carrying it.",
+    )
+    local_project: str = Field(
+        default="LOCAL",
+        pattern=r"^[A-Z][A-Z0-9_]{0,9}$",
+        description="Project key of the local dry-run store (used when no Jira is configured).",
+    )
+    claim_stale_seconds: float = Field(
+        default=300.0, ge=1, description="A claim older than this belongs to a dead worker and may be taken over."
+    )
+    wait_seconds: float = Field(
+        default=30.0, ge=0, description="How long a filer waits for another worker's claim before reporting it."
+    )
+
+
+class TriggerConditions(BaseModel):
+    """What a webhook event must show for its rule to fire; every condition set must hold."""
+
+    labels: list[str] = Field(default_factory=list, description="The issue carries at least one of these labels.")
+    comment_prefix: str | None = Field(default=None, description="The comment body starts with this text.")
+    projects: list[str] = Field(default_factory=list, description="The issue's project is one of these keys.")
+    issue_types: list[str] = Field(default_factory=list, description="The issue's type is one of these names.")
+
+
+class TriggerRule(BaseModel):
+    """Which Jira events start which workflow, with which parameters."""
+
+    name: str = Field(min_length=1, max_length=100, description="Names the rule in job results and logs.")
+    events: list[Literal["jira:issue_created", "jira:issue_updated", "comment_created"]] = Field(
+        min_length=1, description="Webhook events the rule listens to."
+    )
+    conditions: TriggerConditions = Field(default_factory=TriggerConditions)
+    workflow: Literal["suggest", "scan"] = Field(description="Workflow the rule starts.")
+    parameters: dict[str, str] = Field(default_factory=dict, description="Parameters passed to the workflow.")
+
+
+def _default_triggers() -> list[TriggerRule]:
+    return [
+        TriggerRule(
+            name="label-ts-suggest",
+            events=["jira:issue_created", "jira:issue_updated"],
+            conditions=TriggerConditions(labels=["ts-suggest"]),
+            workflow="suggest",
+        ),
+        TriggerRule(
+            name="comment-rescan",
+            events=["comment_created", "jira:issue_updated"],
+            conditions=TriggerConditions(comment_prefix="/ticketsmith rescan"),
+            workflow="scan",
+        ),
+    ]
+
+
 class LoggingSettings(BaseModel):
     """Log output."""
 
@@ -230,6 +292,11 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     jira: JiraSettings = Field(default_factory=JiraSettings)
+    tickets: TicketFilingSettings = Field(default_factory=TicketFilingSettings)
+    triggers: list[TriggerRule] = Field(
+        default_factory=_default_triggers,
+        description="JSON list of webhook trigger rules (default: label ts-suggest → suggest; rescan comment → scan).",
+    )
 
     @property
     def resolved_database_url(self) -> str:

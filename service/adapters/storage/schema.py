@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -76,4 +88,51 @@ findings = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("help_url", Text, nullable=True),
     Index("ix_findings_fingerprint", "fingerprint"),
+)
+
+ticket_ledger = Table(
+    "ticket_ledger",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("ticket_key", String(64), nullable=True),
+    Column("claimed_by", String(200), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("content_hash", String(64), nullable=True),
+)
+
+local_tickets = Table(
+    "local_tickets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_key", String(32), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("issue_type", String(64), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("priority", String(32), nullable=True),
+    Column("fields", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_local_tickets_project", "project_key"),
+)
+
+local_ticket_comments = Table(
+    "local_ticket_comments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_id", Integer, ForeignKey("local_tickets.id", ondelete="CASCADE"), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_local_ticket_comments_ticket", "ticket_id"),
+)
+
+local_ticket_links = Table(
+    "local_ticket_links",
+    metadata,
+    Column("from_id", Integer, ForeignKey("local_tickets.id", ondelete="CASCADE"), primary_key=True),
+    Column("to_id", Integer, ForeignKey("local_tickets.id", ondelete="CASCADE"), primary_key=True),
+    Column("link_type", String(64), primary_key=True),
 )
