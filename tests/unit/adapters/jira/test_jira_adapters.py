@@ -66,6 +66,38 @@ def test_bodies_are_adf_on_cloud_and_wiki_on_datacenter(site: FakeJira, tracker:
     assert "x = 1" in ticket.description
 
 
+def test_long_summary_and_spaced_labels_are_made_acceptable(tracker: JiraTracker) -> None:
+    created = tracker.create(
+        draft=TicketDraft(project_key="OPS", summary="word " * 80, description="x", labels=("needs triage",))
+    )
+    assert len(created.summary) <= 255
+    assert created.summary.endswith("…")
+    assert "needs-triage" in created.labels
+    assert "fixed-in-2.3" in tracker.set_labels(key=created.key, labels=["fixed in 2.3"]).labels
+
+
+def test_transitions_follow_the_workflow(tracker: JiraTracker) -> None:
+    key = tracker.create(draft=draft()).key
+    assert tracker.transition(key=key, status="done").status == "Done"
+    with pytest.raises(InvalidInput) as refused:
+        tracker.transition(key=key, status="In Progress")  # Done -> In Progress is not in the fake's workflow
+    assert refused.value.hint == "statuses reachable from here: To Do"
+
+
+def test_search_follows_every_page(site: FakeJira, tracker: JiraTracker) -> None:
+    site.search_page_cap = 2
+    keys = [tracker.create(draft=draft()).key for _ in range(5)]
+    assert [t.key for t in tracker.search(jql="project = OPS ORDER BY key ASC", limit=50)] == keys
+    assert len(site.journal) > 0
+
+
+def test_check_reports_an_unknown_project(tracker: JiraTracker) -> None:
+    report = tracker.check(project_key="NOPE")
+    assert not report.ok
+    assert any("NOPE" in p.what and "TICKETSMITH_JIRA__PROJECT_KEY" in p.fix for p in report.problems)
+    assert "Summary" in tracker.check(project_key="OPS").required_fields["Task"]
+
+
 def test_required_custom_field_is_found_in_createmeta_and_named(site: FakeJira, tracker: JiraTracker) -> None:
     with pytest.raises(InvalidInput, match=r"Team \(customfield_10050; one of: Platform, Payments\)"):
         tracker.create(draft=draft("ENG", "Bug"))
