@@ -146,9 +146,7 @@ class JiraTracker:
             chunk = ready[start : start + self._bulk_size]
             try:
                 answers: Sequence[dict[str, Any] | Exception] = self._api.create_bulk([f for _, f in chunk])
-            except OutcomeUnknown as exc:
-                answers = [exc] * len(chunk)
-            except TicketsmithError as exc:
+            except TicketsmithError as exc:  # OutcomeUnknown included: every draft of the batch shares it
                 answers = [exc] * len(chunk)
             for (index, fields), answer in zip(chunk, answers, strict=True):
                 results[index] = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -12,6 +13,7 @@ from service.adapters.jira.client import retry_after_seconds
 from service.domain.tickets import TicketDraft
 from service.errors import Forbidden, InvalidInput, NotFound, OutcomeUnknown, Unauthorized, UpstreamFailed
 from service.settings import JiraSettings
+from service.tickets.adf import markdown_to_adf
 from tests.fakes.jira_server import FakeJira, FakeJiraServer, fixture
 from tests.fakes.jira_trackers import jira_settings, tracker_for
 
@@ -209,6 +211,16 @@ def cloud_tracker(fake_jira_cloud: FakeJira) -> Iterator[JiraTracker]:
     tracker = tracker_for(fake_jira_cloud)
     yield tracker
     tracker.close()
+
+
+def test_long_markdown_is_cut_until_its_adf_fits(fake_jira_cloud: FakeJira, cloud_tracker: JiraTracker) -> None:
+    markdown = "\n".join(f"- **item {n}** in `mod_{n}.py`, see [line](https://example.com/{n})" for n in range(300))
+    assert len(markdown) < 32_767 < len(json.dumps(markdown_to_adf(markdown)))
+    ticket = cloud_tracker.create(draft=TicketDraft(project_key="OPS", summary="Long", description=markdown))
+    stored = fake_jira_cloud.store.issue(ticket.key).description
+    assert len(json.dumps(stored)) <= 32_767
+    assert "item 0" in ticket.description
+    assert "cut to fit" in ticket.description
 
 
 def test_bulk_partial_failure_maps_back_to_each_draft(fake_jira_cloud: FakeJira, cloud_tracker: JiraTracker) -> None:
