@@ -657,8 +657,6 @@ def build_app(get: Callable[[], FakeJira]) -> Starlette:
     def wrap(handler: Handler, version: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             jira = get()
-            if jira.faults.latency_seconds:
-                await asyncio.sleep(jira.faults.latency_seconds)
             if jira.version != version:
                 if request.url.path.endswith("/search"):
                     return JSONResponse(fixture("error_410_search_removed.json"), status_code=410)
@@ -681,6 +679,8 @@ def build_app(get: Callable[[], FakeJira]) -> Starlette:
                     result = handler(jira, request, body)
                 except JiraFault as fault:
                     result = JSONResponse(fault.body, status_code=fault.status)
+            if jira.faults.latency_seconds:  # the work is done; only the answer is late (a client may give up)
+                await asyncio.sleep(jira.faults.latency_seconds)
             if rule is not None:
                 return _fault_response(rule)
             return result if isinstance(result, Response) else JSONResponse(result)
