@@ -21,9 +21,9 @@ from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
 from service.action_groups.registry import ActionGroupRegistry
 from service.adapters.embeddings import build_embedder
+from service.adapters.jira import build_issue_tracker
 from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.adapters.knowledge.sqlite import SqliteChunkIndex
-from service.adapters.jira import build_issue_tracker
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
 from service.adapters.storage.findings import SqlFindingStore

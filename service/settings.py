@@ -312,6 +312,8 @@ class EmbeddingSettings(BaseModel):
     threads: int | None = Field(
         default=None, ge=1, description="local: CPU threads for the model. Unset: one per core."
     )
+
+
 class KnowledgeBaseSettings(BaseModel):
     """Where indexed code lives and how hybrid retrieval fuses its lexical and dense results."""
 
