@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from service.action_groups.audit import CallRecorder
@@ -18,16 +19,21 @@ from service.action_groups.handlers.quality import QualityActions, quality_group
 from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
 from service.action_groups.registry import ActionGroupRegistry
+from service.adapters.knowledge.memory import InMemoryChunkIndex
+from service.adapters.knowledge.postgres import PostgresChunkIndex
+from service.adapters.knowledge.sqlite import SqliteChunkIndex
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
 from service.adapters.storage.findings import SqlFindingStore
 from service.adapters.storage.jobs import SqlJobQueue
 from service.adapters.storage.memory import InMemoryActionCallLog, InMemoryFindingStore, InMemoryJobQueue
 from service.adapters.storage.migrate import current_revision, upgrade_to_head
+from service.errors import ConfigurationError
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, record_jira_webhook
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
+from service.ports.chunk_index import ChunkIndex
 from service.ports.finding_store import FindingStore
 from service.ports.job_queue import JobQueue
 from service.quality.checkers import all_checkers
@@ -48,6 +54,7 @@ class Container:
     job_queue: JobQueue
     finding_store: FindingStore
     storage_backend: str
+    chunk_index: ChunkIndex
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -64,13 +71,14 @@ def build_container(
     call_log: ActionCallLog | None = None,
     in_memory: bool = False,
     extra_groups: Iterable[GroupFactory] = (),
+    chunk_index: ChunkIndex | None = None,
 ) -> Container:
     """Build the container for ``settings``.
 
     ``call_log`` replaces the database-backed audit log (no database is opened then); ``in_memory`` uses the
     in-memory one (for commands that never serve, such as schema export); ``extra_groups`` adds action groups,
     each built from the finished container. Raises :class:`ConfigurationError` for a bad database URL or an
-    invalid action-group definition.
+    invalid action-group definition. ``chunk_index`` replaces the knowledge index :func:`build_chunk_index` picks.
     """
     job_queue: JobQueue
     finding_store: FindingStore
@@ -79,6 +87,7 @@ def build_container(
     registry = ActionGroupRegistry()
     closers: list[Callable[[], None]] = []
     readiness: list[ReadinessProbe] = []
+    engine: Engine | None = None
     if call_log is None:
         engine = create_database_engine(settings.resolved_database_url, echo=settings.database.echo_sql)
         closers.append(engine.dispose)
@@ -106,6 +115,7 @@ def build_container(
         job_queue=job_queue,
         finding_store=finding_store,
         storage_backend=backend,
+        chunk_index=chunk_index or build_chunk_index(settings, engine=engine, closers=closers),
         readiness=readiness,
         _closers=closers,
     )
@@ -128,6 +138,30 @@ def build_container(
     for factory in extra_groups:
         registry.add(factory(container))
     return container
+
+
+def build_chunk_index(
+    settings: Settings, *, engine: Engine | None, closers: list[Callable[[], None]] | None = None
+) -> ChunkIndex:
+    """The knowledge index ``settings.knowledge_base.index_backend`` names; in memory when ``engine`` is None
+    (in-memory containers). ``auto`` is PostgreSQL when the service database is, else the embedded SQLite file
+    ``<data_dir>/index/knowledge.db``. Raises :class:`ConfigurationError` for postgres without PostgreSQL.
+    """
+    if engine is None:
+        return InMemoryChunkIndex()
+    backend = settings.knowledge_base.index_backend
+    on_postgres = engine.dialect.name == "postgresql"
+    if backend == "postgres" or (backend == "auto" and on_postgres):
+        if not on_postgres:
+            raise ConfigurationError(
+                "the postgres knowledge index needs a PostgreSQL database",
+                hint="set TICKETSMITH_DATABASE_URL to PostgreSQL, or TICKETSMITH_KNOWLEDGE_BASE__INDEX_BACKEND=sqlite",
+            )
+        return PostgresChunkIndex(engine)
+    embedded = SqliteChunkIndex(settings.data_dir / "index" / "knowledge.db")
+    if closers is not None:
+        closers.append(embedded.close)
+    return embedded
 
 
 def build_worker(container: Container, *, worker_id: str) -> Worker:

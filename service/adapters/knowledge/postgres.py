@@ -33,7 +33,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY, TSVECTOR, distinct_on
+from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY, TSVECTOR
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -391,15 +391,16 @@ class PostgresChunkIndex:
         embedded = exists().where(
             kb_embeddings.c.model_id == model_id, kb_embeddings.c.content_hash == kb_chunks.c.content_hash
         )
+        # Chunks with one content hash have one content, so any row of the group gives it.
         query = (
-            select(kb_chunks.c.content_hash, kb_chunks.c.header, kb_chunks.c.text)
-            .ext(distinct_on(kb_chunks.c.content_hash))
+            select(kb_chunks.c.content_hash, func.min(kb_chunks.c.header), func.min(kb_chunks.c.text))
             .where(kb_chunks.c.repository == repository, ~embedded)
+            .group_by(kb_chunks.c.content_hash)
             .order_by(kb_chunks.c.content_hash)
             .limit(max(limit, 0))
         )
         with self._engine.connect() as connection:
-            return [(row.content_hash, f"{row.header}\n{row.text}") for row in connection.execute(query)]
+            return [(content_hash, f"{header}\n{text}") for content_hash, header, text in connection.execute(query)]
 
     def store_embeddings(self, *, model_id: str, vectors: Mapping[str, Vector]) -> None:
         if not vectors:
