@@ -34,8 +34,10 @@ from service.errors import ConfigurationError
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, record_jira_webhook
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
+from service.knowledge_base.fusion import Fusion
 from service.knowledge_base.job import KB_EMBED, KB_SYNC, kb_embed_handler, kb_sync_handler
 from service.knowledge_base.library import KnowledgeBase
+from service.knowledge_base.retrieval import HybridRetriever
 from service.knowledge_base.selection import SelectionRules
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
 from service.ports.chunk_index import ChunkIndex
@@ -157,10 +159,17 @@ def build_container(
 
 
 def _knowledge_base(settings: Settings, chunk_index: ChunkIndex, embedder: Embedder) -> KnowledgeBase:
-    indexing = settings.indexing
+    indexing, tuning = settings.indexing, settings.knowledge_base
+    fusion = Fusion(
+        method=tuning.fusion,
+        lexical_weight=tuning.lexical_weight,
+        dense_weight=tuning.dense_weight,
+        rrf_k=tuning.rrf_k,
+    )
     return KnowledgeBase(
         chunk_index,
         embedder,
+        retriever=HybridRetriever(chunk_index, embedder, fusion=fusion, candidates=tuning.candidates),
         data_dir=settings.data_dir,
         rules=SelectionRules(max_file_bytes=indexing.max_file_bytes, max_document_bytes=indexing.max_document_bytes),
         embed_batch=settings.embeddings.batch_size,
