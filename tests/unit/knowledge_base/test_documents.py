@@ -9,6 +9,7 @@ from service.knowledge_base.documents import (
     DOCUMENT_SUFFIXES,
     DocumentError,
     Limits,
+    document_language,
     extract_chunks,
     extract_document,
     is_document,
@@ -30,6 +31,13 @@ def test_suffixes_are_the_bedrock_formats_and_case_does_not_matter() -> None:
     assert is_document("a/b/report.PDF")
     assert not is_document("service/app.py")
     assert not is_document("Makefile")
+    assert [document_language(p) for p in ("a.MARKDOWN", "b.htm", "c.tsv", "d.doc", "e.py")] == [
+        "markdown",
+        "html",
+        "tsv",
+        "doc",
+        None,
+    ]
 
 
 def test_unknown_suffix_is_a_document_error() -> None:
