@@ -9,7 +9,10 @@ is refused as encrypted. A PDF whose pages carry no text at all (a scan) is refu
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
+from collections.abc import Iterator
 
 from service.knowledge_base.chunking import Chunk
 from service.knowledge_base.documents.base import Block, Budget, DocumentError, Section, sections_to_chunks
@@ -27,7 +30,24 @@ def _page_blocks(text: str, number: int) -> list[Block]:
     return blocks
 
 
+@contextlib.contextmanager
+def _quiet_pypdf() -> Iterator[None]:
+    """pypdf logs a warning for every repair it makes in a damaged file; one reason per file is what we report."""
+    logger = logging.getLogger("pypdf")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def extract_pdf(path: str, data: bytes, budget: Budget) -> list[Chunk]:
+    with _quiet_pypdf():
+        return _extract(path, data, budget)
+
+
+def _extract(path: str, data: bytes, budget: Budget) -> list[Chunk]:
     from pypdf import PasswordType, PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
