@@ -20,6 +20,7 @@ from pathlib import PurePosixPath
 from service.domain.knowledge import IndexedChunk, IndexedFile, Repository, SkippedFile
 from service.errors import NotFound
 from service.knowledge_base.chunking import LANGUAGES, Chunk, chunk_file
+from service.knowledge_base.documents import document_language
 from service.knowledge_base.selection import SelectionRules, decode_text, gitignore_matcher, path_skip_reason
 from service.knowledge_base.sources import GitReader, ResolvedSource, TreeEntry
 from service.ports.chunk_index import ChunkIndex
@@ -160,6 +161,9 @@ def _language(path: str, chunks: list[Chunk]) -> str:
     if chunks:
         return chunks[0].language
     suffix = PurePosixPath(path).suffix.lower()
+    document = document_language(path)
+    if document is not None:
+        return document
     if suffix in LANGUAGES:
         return LANGUAGES[suffix][0]
     return suffix.lstrip(".") or "text"
