@@ -206,6 +206,10 @@ def _clone_or_fetch(url: str, destination: Path) -> None:
             repo = git.Repo(destination)
             repo.git.update_environment(**NO_PROMPT)
             try:
+                current = str(repo.git.config("--get", "remote.origin.url"))
+                if without_credentials(current) != without_credentials(url):
+                    # The name now stands for another repository: follow it (the fetch then replaces the refs).
+                    repo.git.remote("set-url", "origin", url)
                 repo.git.fetch("--prune", "--tags", "origin", "+refs/heads/*:refs/heads/*")
             finally:
                 repo.close()
