@@ -87,7 +87,9 @@ def _print_summary(summary: SyncSummary) -> None:
         f"({summary.seconds:.1f} s)",
         highlight=False,
     )
-    if summary.incremental or summary.previous_commit:
+    if summary.previous_commit and not summary.processed and not summary.deleted:
+        out.print(f"  no changes since {summary.previous_commit[:12]}", highlight=False)
+    elif summary.previous_commit:
         out.print(
             f"  since {(summary.previous_commit or '?')[:12]}: {summary.added} added, {summary.modified} modified, "
             f"{summary.deleted} deleted, {summary.renamed} renamed; {summary.processed} files read",
@@ -97,7 +99,8 @@ def _print_summary(summary: SyncSummary) -> None:
         out.print("  languages: " + ", ".join(f"{k} {v}" for k, v in summary.languages.items()), highlight=False)
     by_reason: dict[str, list[str]] = {}
     for skipped in summary.skipped:
-        by_reason.setdefault(skipped.reason, []).append(skipped.path)
+        # "too large (1,234 bytes; ...)" and the like group under their head; --json keeps every detail.
+        by_reason.setdefault(skipped.reason.split(" (", 1)[0], []).append(skipped.path)
     if by_reason:
         out.print(f"  skipped {len(summary.skipped)} files:", highlight=False)
     for reason in sorted(by_reason):
@@ -190,7 +193,7 @@ def _print_results(results: SearchResults) -> None:
             f"({chunk.kind}, {chunk.language})  @{commit[:7]}  score {hit.score:.4f}",
             highlight=False,
         )
-        for line in chunk.text.splitlines()[:3]:
+        for line in [line for line in chunk.text.splitlines() if line.strip()][:3]:
             out.print(f"      {line[:160]}", highlight=False, markup=False)
     if not results.hits:
         out.print("no results", highlight=False)
