@@ -116,6 +116,9 @@ def index(
     name: Annotated[str | None, typer.Option(help="Name to index it under (default: from the path or URL).")] = None,
     ref: Annotated[str | None, typer.Option(help="Branch, tag or commit to index (default: HEAD).")] = None,
     no_embed: Annotated[bool, typer.Option("--no-embed", help="Build the lexical index only.")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Compare every file, not only the diff (after changing size limits).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Index a git repository into the knowledge base, or sync it incrementally to a newer commit."""
@@ -128,7 +131,7 @@ def index(
         if not is_url(source) and not Path(source).expanduser().exists() and knowledge.known(source):
             given, repo_name = None, source  # re-sync a known repository from where it came from
         with _bar("indexing files", show=show) as progress:
-            summary = knowledge.sync(given, name=repo_name, ref=ref, progress=progress)
+            summary = knowledge.sync(given, name=repo_name, ref=ref, progress=progress, full=full)
         if not as_json:
             _print_summary(summary)
         embedded = None

@@ -93,9 +93,16 @@ class KnowledgeBase:
         return any(r.name == name for r in self.index.list_repositories())
 
     def sync(
-        self, source: str | None, *, name: str | None, ref: str | None, progress: Progress | None = None
+        self,
+        source: str | None,
+        *,
+        name: str | None,
+        ref: str | None,
+        progress: Progress | None = None,
+        full: bool = False,
     ) -> SyncSummary:
-        """Index ``source`` (or, when None, the source ``name`` was indexed from) at ``ref``, incrementally."""
+        """Index ``source`` (or, when None, the source ``name`` was indexed from) at ``ref``, incrementally
+        (``full``: every path compared, so changed selection settings apply to unchanged files too)."""
         if source is None:
             if name is None:
                 raise InvalidInput("give a source or the name of an indexed repository")
@@ -109,6 +116,7 @@ class KnowledgeBase:
             documents=self._documents,
             is_document=self._is_document,
             progress=progress,
+            full=full,
         )
 
     def embed(self, name: str, *, progress: Progress | None = None) -> EmbedSummary | None:
