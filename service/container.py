@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from service.action_groups.audit import CallRecorder
@@ -23,6 +24,7 @@ from service.action_groups.registry import ActionGroupRegistry
 from service.adapters.embeddings import build_embedder
 from service.adapters.jira import build_issue_tracker
 from service.adapters.knowledge.memory import InMemoryChunkIndex
+from service.adapters.knowledge.postgres import PostgresChunkIndex
 from service.adapters.knowledge.sqlite import SqliteChunkIndex
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
@@ -33,11 +35,14 @@ from service.adapters.storage.migrate import current_revision, upgrade_to_head
 from service.adapters.tickets.ledger import SqlTicketLedger
 from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
 from service.adapters.tickets.memory import InMemoryTicketLedger
+from service.errors import ConfigurationError
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, record_jira_webhook
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
+from service.knowledge_base.fusion import Fusion
 from service.knowledge_base.job import KB_EMBED, KB_SYNC, kb_embed_handler, kb_sync_handler
 from service.knowledge_base.library import KnowledgeBase
+from service.knowledge_base.retrieval import HybridRetriever
 from service.knowledge_base.selection import SelectionRules
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
 from service.ports.chunk_index import ChunkIndex
@@ -66,6 +71,7 @@ class Container:
     finding_store: FindingStore
     storage_backend: str
     embedder: Embedder  # loads its model on the first embedding call, never at start-up
+    chunk_index: ChunkIndex
     knowledge: KnowledgeBase
     issue_tracker: IssueTracker
     ticket_ledger: TicketLedger
@@ -96,9 +102,9 @@ def build_container(
     in-memory one (for commands that never serve, such as schema export); ``extra_groups`` adds action groups,
     each built from the finished container. Raises :class:`ConfigurationError` for a bad database URL or an
     invalid action-group definition. ``embedder`` replaces the one ``settings.embeddings`` picks (not yet loaded);
-    ``chunk_index`` the knowledge base's index (embedded SQLite under the data directory; in memory with
-    ``in_memory``). ``issue_tracker`` replaces the one chosen from settings (Jira when
-    ``TICKETSMITH_JIRA__URL`` is set, else the local dry-run store in the service database).
+    ``chunk_index`` the knowledge index :func:`build_chunk_index` picks. ``issue_tracker`` replaces the one
+    chosen from settings (Jira when ``TICKETSMITH_JIRA__URL`` is set, else the local dry-run store in the service
+    database).
     """
     job_queue: JobQueue
     finding_store: FindingStore
@@ -109,6 +115,7 @@ def build_container(
     registry = ActionGroupRegistry()
     closers: list[Callable[[], None]] = []
     readiness: list[ReadinessProbe] = []
+    engine: Engine | None = None
     if call_log is None:
         engine = create_database_engine(settings.resolved_database_url, echo=settings.database.echo_sql)
         closers.append(engine.dispose)
@@ -141,6 +148,8 @@ def build_container(
         registry=registry, recorder=recorder, timeout_seconds=settings.server.handler_timeout_seconds
     )
     embedder = embedder or build_embedder(settings)
+    if chunk_index is None:
+        chunk_index = build_chunk_index(settings, engine=engine, closers=closers)
     container = Container(
         settings=settings,
         registry=registry,
@@ -150,7 +159,8 @@ def build_container(
         finding_store=finding_store,
         storage_backend=backend,
         embedder=embedder,
-        knowledge=_knowledge_base(settings, chunk_index, embedder, in_memory=backend == "memory", closers=closers),
+        chunk_index=chunk_index,
+        knowledge=_knowledge_base(settings, chunk_index, embedder),
         issue_tracker=tracker,
         ticket_ledger=ticket_ledger,
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
@@ -186,25 +196,18 @@ def build_container(
     return container
 
 
-def _knowledge_base(
-    settings: Settings,
-    chunk_index: ChunkIndex | None,
-    embedder: Embedder,
-    *,
-    in_memory: bool,
-    closers: list[Callable[[], None]],
-) -> KnowledgeBase:
-    if chunk_index is None:
-        if in_memory:
-            chunk_index = InMemoryChunkIndex()
-        else:
-            embedded = SqliteChunkIndex(settings.data_dir / "index" / "knowledge.db")
-            closers.append(embedded.close)
-            chunk_index = embedded
-    indexing = settings.indexing
+def _knowledge_base(settings: Settings, chunk_index: ChunkIndex, embedder: Embedder) -> KnowledgeBase:
+    indexing, tuning = settings.indexing, settings.knowledge_base
+    fusion = Fusion(
+        method=tuning.fusion,
+        lexical_weight=tuning.lexical_weight,
+        dense_weight=tuning.dense_weight,
+        rrf_k=tuning.rrf_k,
+    )
     return KnowledgeBase(
         chunk_index,
         embedder,
+        retriever=HybridRetriever(chunk_index, embedder, fusion=fusion, candidates=tuning.candidates),
         data_dir=settings.data_dir,
         rules=SelectionRules(max_file_bytes=indexing.max_file_bytes, max_document_bytes=indexing.max_document_bytes),
         embed_batch=settings.embeddings.batch_size,
@@ -225,6 +228,28 @@ def filing_policy(settings: Settings) -> FilingPolicy:
         claim_stale_seconds=settings.tickets.claim_stale_seconds,
         wait_seconds=settings.tickets.wait_seconds,
     )
+def build_chunk_index(
+    settings: Settings, *, engine: Engine | None, closers: list[Callable[[], None]] | None = None
+) -> ChunkIndex:
+    """The knowledge index ``settings.knowledge_base.index_backend`` names; in memory when ``engine`` is None
+    (in-memory containers). ``auto`` is PostgreSQL when the service database is, else the embedded SQLite file
+    ``<data_dir>/index/knowledge.db``. Raises :class:`ConfigurationError` for postgres without PostgreSQL.
+    """
+    if engine is None:
+        return InMemoryChunkIndex()
+    backend = settings.knowledge_base.index_backend
+    on_postgres = engine.dialect.name == "postgresql"
+    if backend == "postgres" or (backend == "auto" and on_postgres):
+        if not on_postgres:
+            raise ConfigurationError(
+                "the postgres knowledge index needs a PostgreSQL database",
+                hint="set TICKETSMITH_DATABASE_URL to PostgreSQL, or TICKETSMITH_KNOWLEDGE_BASE__INDEX_BACKEND=sqlite",
+            )
+        return PostgresChunkIndex(engine)
+    embedded = SqliteChunkIndex(settings.data_dir / "index" / "knowledge.db")
+    if closers is not None:
+        closers.append(embedded.close)
+    return embedded
 
 
 def build_worker(container: Container, *, worker_id: str) -> Worker:

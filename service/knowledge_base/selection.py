@@ -51,9 +51,10 @@ SECRET_NAMES = (
     "*.tfstate",
     "*.tfvars",
 )
+# Not "venv" or "external": packages of that name are common (the standard library has a venv package).
 VENDORED_DIRS = frozenset(
     {"vendor", "vendors", "node_modules", "third_party", "third-party", "thirdparty", "bower_components",
-     "site-packages", ".venv", "venv", "Pods", "external", "extern"}
+     "site-packages", ".venv", "Pods"}
 )  # fmt: skip
 VENDORED_NAMES = ("*.min.js", "*.min.css", "*.min.mjs", "*-min.js", "*.bundle.js", "*.chunk.js", "*.map")
 GENERATED_NAMES = (

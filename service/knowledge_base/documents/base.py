@@ -38,9 +38,9 @@ class DocumentError(InvalidInput):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Bounds on the work one document may cause. Over ``max_bytes``, ``max_unpacked_bytes``, ``max_zip_ratio``
-    or ``max_seconds`` the document is refused (:class:`DocumentError`); over the page, sheet, row, column or
-    character counts the rest is left out and a note says so (:attr:`Extraction.notes`)."""
+    """Bounds on the work one document may cause. Over ``max_bytes``, ``max_unpacked_bytes``, ``max_zip_ratio``,
+    ``max_html_depth`` or ``max_seconds`` the document is refused (:class:`DocumentError`); over the page, sheet,
+    row, column or character counts the rest is left out and a note says so (:attr:`Extraction.notes`)."""
 
     max_bytes: int = 64 * 1024 * 1024  # the file as given
     max_unpacked_bytes: int = 256 * 1024 * 1024  # sum of a docx/xlsx's declared uncompressed members
@@ -51,6 +51,7 @@ class Limits:
     max_rows: int = 100_000  # csv/tsv per file; xlsx/xls per sheet
     max_columns: int = 256  # csv, sheets, docx tables
     max_chars: int = 20_000_000  # extracted text per document
+    max_html_depth: int = 5_000  # nested elements; the HTML parser slows down sharply past ~10,000
     max_seconds: float = 120.0  # wall clock, checked between pages, rows and blocks
 
 

@@ -9,6 +9,7 @@ from service.knowledge_base.documents import (
     DOCUMENT_SUFFIXES,
     DocumentError,
     Limits,
+    document_language,
     extract_chunks,
     extract_document,
     is_document,
@@ -30,6 +31,13 @@ def test_suffixes_are_the_bedrock_formats_and_case_does_not_matter() -> None:
     assert is_document("a/b/report.PDF")
     assert not is_document("service/app.py")
     assert not is_document("Makefile")
+    assert [document_language(p) for p in ("a.MARKDOWN", "b.htm", "c.tsv", "d.doc", "e.py")] == [
+        "markdown",
+        "html",
+        "tsv",
+        "doc",
+        None,
+    ]
 
 
 def test_unknown_suffix_is_a_document_error() -> None:
@@ -266,9 +274,17 @@ def test_html_declared_charset_is_honoured() -> None:
 
 
 def test_deeply_nested_html_does_not_overflow_the_stack() -> None:
-    source = "<div>" * 5000 + "<p>deep text</p>" + "</div>" * 5000
+    source = "<div>" * 4000 + "<p>deep text</p>" + "</div>" * 4000
     chunks = extract_chunks("deep.html", source.encode())
     assert [c.text for c in chunks] == ["deep text"]
+
+
+def test_html_nested_past_the_depth_limit_is_refused_before_parsing() -> None:
+    with pytest.raises(DocumentError) as caught:
+        extract_chunks("bomb.html", b"<div>" * 200_000)  # Lexbor would take minutes over this
+    assert caught.value.reason == "html nests elements deeper than 5000"
+    sloppy = b"<p>one<li>two<br><img src=x>" * 20_000  # unclosed p and li never count as depth
+    assert extract_chunks("sloppy.html", sloppy, limits=Limits(max_html_depth=10))
 
 
 # -- csv / tsv ---------------------------------------------------------------------------------------------------
@@ -293,6 +309,12 @@ def test_csv_chunks_are_runs_of_rows_each_repeating_the_columns() -> None:
     assert [(c.start_line, c.end_line) for c in chunks] == [(2 + 18 * k, 19 + 18 * k) for k in range(5)] + [(92, 101)]
     assert all(c.header == "# file: big.csv\n# columns: id, customer, padding" for c in chunks)
     assert where(chunks, "customer: customer 042\n") == [2]
+
+
+@pytest.mark.timeout(60)
+def test_csv_whose_sample_is_pathological_for_the_sniffer_is_read_in_bounded_time() -> None:
+    chunks = extract_chunks("quotes.csv", b',"' * 200_000)
+    assert chunks == []  # it is all one line: a header row with no data rows under it
 
 
 def test_huge_csv_is_bounded_with_a_note() -> None:
