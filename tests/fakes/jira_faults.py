@@ -20,7 +20,7 @@ class FaultRule:
     status: int = 429
     retry_after: str | None = None
     commit: bool = False
-    times: int | None = 1
+    times: int | None = 1  # None: no limit
     every: int = 1
     probability: float = 1.0
     method: str | None = None
@@ -52,7 +52,9 @@ class Faults:
     latency_seconds: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(5))
 
-    def throttle(self, times: int = 1, *, retry_after: str | None = "1", status: int = 429, **match: Any) -> None:
+    def throttle(
+        self, times: int | None = 1, *, retry_after: str | None = "1", status: int = 429, **match: Any
+    ) -> None:
         """The next ``times`` calls (matching ``method``/``path`` if given) answer ``status`` with Retry-After."""
         self.rules.append(FaultRule("status", status=status, retry_after=retry_after, times=times, **match))
 
@@ -60,13 +62,13 @@ class Faults:
         """The next ``times`` matching calls answer ``body`` with ``status`` without doing anything."""
         self.rules.append(FaultRule("status", status=status, body=body, times=times, **match))
 
-    def created_then(self, times: int = 1, *, status: int = 503, **options: Any) -> None:
+    def created_then(self, times: int | None = 1, *, status: int = 503, **options: Any) -> None:
         """The next ``times`` creates happen, then answer ``status`` (a lost 201)."""
         options.setdefault("method", "POST")
         options.setdefault("path", CREATE_PATH)
         self.rules.append(FaultRule("status", status=status, commit=True, times=times, **options))
 
-    def drop(self, times: int = 1, *, commit: bool = True, **match: Any) -> None:
+    def drop(self, times: int | None = 1, *, commit: bool = True, **match: Any) -> None:
         """The next ``times`` matching calls lose the connection mid-answer (after the work when ``commit``)."""
         self.rules.append(FaultRule("drop", commit=commit, times=times, **match))
 
