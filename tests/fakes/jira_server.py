@@ -4,6 +4,12 @@ Served by uvicorn in a thread on 127.0.0.1, so the adapters and the real ``jira`
 site. Shapes come from ``tests/fixtures/jira/`` (Atlassian's OpenAPI v3 document and its examples; see the
 route table in :func:`build_app`). Auth is checked on every route but ``serverInfo`` (anonymous there, as in
 Jira). Faults are injected from tests through :attr:`FakeJira.faults`.
+
+Not emulated: search's eventual consistency (``reconcileIssues`` is ignored; a new issue is found at once),
+permissions beyond authentication (403 only when injected), JQL beyond the subset in ``jira_state`` (no OR,
+functions, ``~``, dates), v2 routes on a Cloud site (only the 410 of the removed search), Data Center's bulk
+create and pre-8.4 createmeta, ``expand``/changelog/users/attachments/remote links/properties, update verbs
+other than labels, rate limits that depend on cost, and webhooks.
 """
 
 from __future__ import annotations
