@@ -205,6 +205,8 @@ class JiraTracker:
             other = (entry.get("outwardIssue") or entry.get("inwardIssue") or {}).get("key")
             if other == to_key and (entry.get("type") or {}).get("name") == chosen["name"]:
                 return
+        # from_key goes in as inwardIssue, to_key as outwardIssue (LinkIssueRequestJsonBean, as in
+        # tests/fixtures/jira/cloud_v3_issue_link_request.json); the check above accepts either direction.
         self._api.add_link(str(chosen["name"]), from_key, to_key)
 
     def set_labels(self, *, key: str, labels: Sequence[str]) -> Ticket:
