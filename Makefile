@@ -47,6 +47,7 @@ bench: install-dev  ## Benchmarks (print JSON)
 	bash scripts/install-system-deps.sh --bench
 	$(BIN)/python bench/bedrock_dispatch.py
 	$(BIN)/python bench/checks.py
+	$(BIN)/python bench/webhooks.py --postgres
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
