@@ -19,7 +19,7 @@ from service.action_groups.handlers.quality import QualityActions, quality_group
 from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
 from service.action_groups.registry import ActionGroupRegistry
-from service.adapters.jira import build_issue_tracker
+from service.adapters.jira import JiraTracker, build_issue_tracker
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
 from service.adapters.storage.findings import SqlFindingStore
@@ -112,14 +112,10 @@ def build_container(
         ticket_ledger = InMemoryTicketLedger()
         local_tracker = in_memory_local_tracker()
         backend = "memory"
-    tracker: IssueTracker
-    if issue_tracker is not None:
-        tracker = issue_tracker
-    elif (jira := build_issue_tracker(settings)) is not None:
-        tracker = jira
-        closers.append(getattr(jira, "close", lambda: None))
-    else:
-        tracker = local_tracker
+    jira_tracker = None if issue_tracker else build_issue_tracker(settings)  # None: no Jira configured
+    if isinstance(jira_tracker, JiraTracker):
+        closers.append(jira_tracker.close)
+    tracker: IssueTracker = issue_tracker or jira_tracker or local_tracker
     recorder = CallRecorder(call_log)
     closers.append(recorder.close)
     dispatcher = ActionDispatcher(

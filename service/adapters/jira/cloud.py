@@ -19,6 +19,7 @@ from service.adapters.jira.errors import Answer, jira_messages
 from service.adapters.jira.mapping import adf_to_text
 from service.errors import InvalidInput, OutcomeUnknown, TicketsmithError
 from service.tickets.adf import markdown_to_adf
+from service.tickets.limits import CUT_NOTE, MAX_BODY
 
 CLOUD_AUTH_HINT = (
     "set TICKETSMITH_JIRA__EMAIL to the Atlassian account's email and TICKETSMITH_JIRA__API_TOKEN to an API token "
@@ -41,7 +42,7 @@ class CloudApi:
         self._http.close()
 
     def render(self, markdown: str) -> Any:
-        return markdown_to_adf(markdown)
+        return fit_adf(markdown)
 
     def text_of(self, body: Any) -> str:
         return adf_to_text(body)
@@ -156,3 +157,24 @@ class CloudApi:
 
     def edit(self, key: str, fields: dict[str, Any]) -> None:
         self._http.call("PUT", f"{API}/issue/{key}", what=f"edit {key}", json_body={"fields": fields})
+
+
+def fit_adf(markdown: str, limit: int = MAX_BODY) -> dict[str, Any]:
+    """ADF for ``markdown`` whose serialised JSON stays within ``limit`` characters.
+
+    How Jira counts an ADF body against its 32,767-character limit is not documented, so we budget on the JSON
+    (the safe reading of developer.atlassian.com/cloud/jira/platform/apis/document/structure): the Markdown is
+    cut at a line boundary until the document fits.
+    """
+    doc = markdown_to_adf(markdown)
+    text = markdown
+    for _ in range(8):
+        size = len(json.dumps(doc))
+        if size <= limit:
+            return doc
+        keep = int(len(text) * limit / size * 0.9) - len(CUT_NOTE)
+        head = text[:keep]
+        newline = head.rfind("\n")
+        text = (head[:newline] if newline > keep // 2 else head).rstrip() + CUT_NOTE
+        doc = markdown_to_adf(text)
+    return markdown_to_adf(markdown[: limit // 4] + CUT_NOTE)

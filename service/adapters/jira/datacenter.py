@@ -9,6 +9,7 @@ Create metadata uses DC 8.4+ ``/issue/createmeta/{project}/issuetypes[/{id}]`` (
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -20,7 +21,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from service.adapters.jira.client import RetryPolicy
 from service.adapters.jira.errors import Answer, HttpFailure, TransportFailure
 from service.adapters.jira.mapping import wiki_to_text
-from service.errors import OutcomeUnknown, TicketsmithError
+from service.errors import NotFound, OutcomeUnknown, TicketsmithError
 from service.tickets.wiki import markdown_to_wiki
 
 T = TypeVar("T")
@@ -75,6 +76,7 @@ class DataCenterApi:
         self._timeout = timeout
         self._policy = policy
         self._client: JIRA | None = None
+        self._legacy: dict[str, dict[str, list[dict[str, Any]]]] = {}  # project -> issue type id -> fields
 
     def close(self) -> None:
         if self._client is not None:
@@ -122,13 +124,43 @@ class DataCenterApi:
 
     def issue_types(self, project: str) -> list[dict[str, Any]]:
         what = f"read issue types of {project}"
-        return self._call(lambda j: [dict(t.raw) for t in j.project_issue_types(project, maxResults=100)], what=what)
+        try:
+            return self._call(
+                lambda j: [dict(t.raw) for t in j.project_issue_types(project, maxResults=100)], what=what
+            )
+        except NotFound:
+            legacy = self._legacy_createmeta(project)
+            if legacy is None:
+                raise
+            return legacy
 
     def create_fields(self, project: str, issue_type_id: str) -> list[dict[str, Any]]:
+        if project in self._legacy:
+            return self._legacy[project].get(issue_type_id, [])
         what = f"read create fields of {project}"
         return self._call(
             lambda j: [dict(f.raw) for f in j.project_issue_fields(project, issue_type_id, maxResults=100)], what=what
         )
+
+    def _legacy_createmeta(self, project: str) -> list[dict[str, Any]] | None:
+        """Issue types and their fields from ``/issue/createmeta?expand=projects.issuetypes.fields``: the only
+        createmeta of Jira before 8.4 (removed in 9.0), for sites without the per-project endpoints."""
+
+        def fetch(jira: JIRA) -> dict[str, Any]:
+            # The library warns that this API is deprecated from 8.4; we only get here when the newer one is absent.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return jira.createmeta(projectKeys=project, expand="projects.issuetypes.fields")
+
+        meta = self._call(fetch, what=f"read create metadata of {project}")
+        entry = next((p for p in meta.get("projects") or [] if p.get("key") == project), None)
+        if entry is None:
+            return None
+        types = list(entry.get("issuetypes") or [])
+        self._legacy[project] = {
+            str(t["id"]): [{"fieldId": fid, **f} for fid, f in (t.get("fields") or {}).items()] for t in types
+        }
+        return [{k: v for k, v in t.items() if k != "fields"} for t in types]
 
     def create(self, fields: dict[str, Any]) -> dict[str, Any]:
         what = f"create issue in {fields['project']['key']}"

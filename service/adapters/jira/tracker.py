@@ -146,9 +146,7 @@ class JiraTracker:
             chunk = ready[start : start + self._bulk_size]
             try:
                 answers: Sequence[dict[str, Any] | Exception] = self._api.create_bulk([f for _, f in chunk])
-            except OutcomeUnknown as exc:
-                answers = [exc] * len(chunk)
-            except TicketsmithError as exc:
+            except TicketsmithError as exc:  # OutcomeUnknown included: every draft of the batch shares it
                 answers = [exc] * len(chunk)
             for (index, fields), answer in zip(chunk, answers, strict=True):
                 results[index] = (
@@ -207,6 +205,8 @@ class JiraTracker:
             other = (entry.get("outwardIssue") or entry.get("inwardIssue") or {}).get("key")
             if other == to_key and (entry.get("type") or {}).get("name") == chosen["name"]:
                 return
+        # from_key goes in as inwardIssue, to_key as outwardIssue (LinkIssueRequestJsonBean, as in
+        # tests/fixtures/jira/cloud_v3_issue_link_request.json); the check above accepts either direction.
         self._api.add_link(str(chosen["name"]), from_key, to_key)
 
     def set_labels(self, *, key: str, labels: Sequence[str]) -> Ticket:
@@ -240,7 +240,17 @@ def run_check(
     def report() -> TrackerReport:
         return TrackerReport(name, api.site, account, project_key, types, required, tuple(problems))
 
-    info = step("connection", lambda e: e.hint or "check TICKETSMITH_JIRA__URL", api.server_info)
+    def connection_fix(exc: TicketsmithError) -> str:
+        if isinstance(exc, NotFound):  # the site answers, but not with this REST API version
+            other = "datacenter" if api.deployment == "Cloud" else "cloud"
+            return (
+                "check TICKETSMITH_JIRA__URL (with any context path, e.g. https://host/jira); if the site is "
+                f"Jira {'Server/Data Center' if other == 'datacenter' else 'Cloud'}, "
+                f"set TICKETSMITH_JIRA__DEPLOYMENT={other}"
+            )
+        return exc.hint or "check TICKETSMITH_JIRA__URL"
+
+    info = step("connection", connection_fix, api.server_info)
     if info is None:
         return report()
     deployment = str(info.get("deploymentType") or "Server")
