@@ -51,6 +51,32 @@ class SqlJobQueue:
         self._insert_dedup = insert.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(*jobs.c)
         self._by_dedup_key = select(jobs).where(jobs.c.dedup_key == bindparam("key"))
         self._claim = self._claim_statement()
+        pick = select(jobs.c.id, jobs.c.run_after, jobs.c.created_at).where(
+            jobs.c.kind.in_(bindparam("kinds", expanding=True))
+        )
+        order = (jobs.c.run_after, jobs.c.created_at)
+        self._due_queued = (
+            pick.where(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after <= bindparam("now"))
+            .order_by(*order)
+            .limit(1)
+        )
+        self._due_expired = (
+            pick.where(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_expires_at < bindparam("now"))
+            .order_by(*order)
+            .limit(1)
+        )
+        self._claim_by_id = (
+            update(jobs)
+            .where(jobs.c.id == bindparam("chosen"))
+            .values(
+                state=JobState.RUNNING.value,
+                lease_owner=bindparam("worker"),
+                lease_expires_at=bindparam("expires"),
+                attempts=jobs.c.attempts + 1,
+                updated_at=bindparam("now"),
+            )
+            .returning(*jobs.c)
+        )
 
     def enqueue(
         self,
@@ -125,8 +151,26 @@ class SqlJobQueue:
             "expires": now + timedelta(seconds=lease_seconds),
         }
         with write_transaction(self._engine) as connection:
-            row = connection.execute(self._claim, parameters).first()
+            if self._engine.dialect.name == "sqlite":
+                row = self._claim_sqlite(connection, parameters)
+            else:
+                row = connection.execute(self._claim, parameters).first()
         return _job(row) if row is not None else None
+
+    def _claim_sqlite(self, connection: Any, parameters: dict[str, Any]) -> Any:
+        """The same claim as two index-ordered lookups (queued and due; running with an expired lease) and an
+        update by id, all under the BEGIN IMMEDIATE of the caller. One query with OR makes SQLite sort every
+        due job for each claim, which grows with the backlog while the write lock is held.
+        """
+        found = [
+            connection.execute(self._due_queued, parameters).first(),
+            connection.execute(self._due_expired, parameters).first(),
+        ]
+        candidates = [row for row in found if row is not None]
+        if not candidates:
+            return None
+        chosen = min(candidates, key=lambda row: (row.run_after, row.created_at))
+        return connection.execute(self._claim_by_id, {**parameters, "chosen": chosen.id}).first()
 
     def _finish(self, job_id: str, worker_id: str, values: dict[str, Any]) -> Job:
         statement = (
