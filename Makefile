@@ -50,6 +50,7 @@ bench: install-dev  ## Benchmarks (print JSON)
 	$(BIN)/python bench/bedrock_dispatch.py
 	$(BIN)/python bench/checks.py
 	$(BIN)/python bench/embeddings.py
+	$(BIN)/python bench/webhooks.py --postgres
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -36,7 +36,7 @@ from service.adapters.tickets.ledger import SqlTicketLedger
 from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
 from service.adapters.tickets.memory import InMemoryTicketLedger
 from service.errors import ConfigurationError
-from service.jobs.jira_webhooks import JIRA_WEBHOOK, record_jira_webhook
+from service.jobs.jira_webhooks import JIRA_WEBHOOK, jira_webhook_handler
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
 from service.knowledge_base.fusion import Fusion
@@ -224,6 +224,8 @@ def filing_policy(settings: Settings) -> FilingPolicy:
         claim_stale_seconds=settings.tickets.claim_stale_seconds,
         wait_seconds=settings.tickets.wait_seconds,
     )
+
+
 def build_chunk_index(
     settings: Settings, *, engine: Engine | None, closers: list[Callable[[], None]] | None = None
 ) -> ChunkIndex:
@@ -264,7 +266,7 @@ def build_worker(container: Container, *, worker_id: str) -> Worker:
         queue=container.job_queue,
         handlers={
             PRUNE_ACTION_CALLS: prune_action_calls(container.recorder.log),
-            JIRA_WEBHOOK: record_jira_webhook,
+            JIRA_WEBHOOK: jira_webhook_handler(container.settings.triggers, container.job_queue),
             QUALITY_CHECK: quality_check_handler(
                 container.finding_store, all_checkers, scratch_parent=container.settings.data_dir / "scratch"
             ),

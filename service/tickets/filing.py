@@ -16,9 +16,11 @@ one whose ticket is closed is reopened, or followed by a new ticket linked to it
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -112,7 +114,9 @@ def best_ticket(tickets: Iterable[Ticket], *, exclude: str | None = None, open_o
 class TicketFiler:
     """Files drafts that carry a fingerprint through ``tracker``, guarded by ``ledger``.
 
-    One filer is one worker (``worker_id`` is its name in the ledger); several may run at once in one or many
+    ``worker_id`` names the filer in the ledger; each :meth:`file` call holds its claims as
+    ``<worker_id>/<n>``, so calls running at once in several threads of one filer exclude each other exactly as
+    separate workers do. Several filers may run at once in one or many
     processes on a shared ledger. Transient tracker failures give a SKIPPED outcome that leaves the ledger
     consistent for the next run; a draft the tracker refuses raises :class:`InvalidInput` (nothing is kept).
     """
@@ -133,6 +137,14 @@ class TicketFiler:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._clock = clock
         self._sleep = sleep
+        self._calls = itertools.count(1)
+        self._local = threading.local()
+
+    @property
+    def _holder(self) -> str:
+        """This call's name in the ledger (set by :meth:`file` for the thread running it)."""
+        holder: str = self._local.holder
+        return holder
 
     # --- the public operations -------------------------------------------------------------------------
 
@@ -156,10 +168,11 @@ class TicketFiler:
         """File ``draft`` unless its fingerprint already has a ticket; see the module docstring."""
         prepared = self.prepare(draft)
         fingerprint = str(prepared.fingerprint)
+        self._local.holder = f"{self.worker_id}/{next(self._calls)}"
         deadline = time.monotonic() + self.policy.wait_seconds
         while True:
             now = self._clock()
-            claim = self.ledger.claim(fingerprint=fingerprint, claimed_by=self.worker_id, now=now)
+            claim = self.ledger.claim(fingerprint=fingerprint, claimed_by=self._holder, now=now)
             if claim.won:
                 return self._resolve_and_create(prepared, claim.entry, patient=False)
             entry = claim.entry
@@ -169,9 +182,9 @@ class TicketFiler:
                     return outcome
                 continue
             age = (now - entry.claimed_at).total_seconds()
-            abandoned = entry.state is LedgerState.UNKNOWN or entry.claimed_by == self.worker_id
+            abandoned = entry.state is LedgerState.UNKNOWN
             if abandoned or age >= self.policy.claim_stale_seconds:
-                held = self.ledger.take_over(expected=entry, claimed_by=self.worker_id, now=now)
+                held = self.ledger.take_over(expected=entry, claimed_by=self._holder, now=now)
                 if held is not None:
                     logger.info("ticket claim taken over fingerprint=%s from=%s", fingerprint, entry.claimed_by)
                     return self._resolve_and_create(prepared, held, patient=True)
@@ -246,9 +259,7 @@ class TicketFiler:
         return None
 
     def _heartbeat(self, fingerprint: str) -> None:
-        self.ledger.mark(
-            fingerprint=fingerprint, claimed_by=self.worker_id, state=LedgerState.CLAIMED, now=self._clock()
-        )
+        self.ledger.mark(fingerprint=fingerprint, claimed_by=self._holder, state=LedgerState.CLAIMED, now=self._clock())
 
     def _resolve_and_create(self, draft: TicketDraft, held: LedgerEntry, *, patient: bool) -> FilingOutcome:
         """We hold the claim: adopt a ticket already carrying the label, else create one. ``patient`` when the
@@ -260,15 +271,15 @@ class TicketFiler:
         except UpstreamFailed:
             if patient:
                 self.ledger.mark(
-                    fingerprint=fingerprint, claimed_by=self.worker_id, state=LedgerState.UNKNOWN, now=self._clock()
+                    fingerprint=fingerprint, claimed_by=self._holder, state=LedgerState.UNKNOWN, now=self._clock()
                 )
             else:
-                self.ledger.release(fingerprint=fingerprint, claimed_by=self.worker_id)
+                self.ledger.release(fingerprint=fingerprint, claimed_by=self._holder)
             return FilingOutcome(FilingAction.SKIPPED, fingerprint, predecessor, "the tracker is unavailable")
         if found is not None:
             entry = self.ledger.record_filed(
                 fingerprint=fingerprint,
-                claimed_by=self.worker_id,
+                claimed_by=self._holder,
                 ticket_key=found.key,
                 content_hash=None,
                 now=self._clock(),
@@ -303,17 +314,17 @@ class TicketFiler:
             except UpstreamFailed:
                 continue
             except TicketsmithError:
-                self.ledger.release(fingerprint=fingerprint, claimed_by=self.worker_id)
+                self.ledger.release(fingerprint=fingerprint, claimed_by=self._holder)
                 raise
             return self._filed(draft, fingerprint, ticket, predecessor, "created")
         if uncertain:
             self.ledger.mark(
-                fingerprint=fingerprint, claimed_by=self.worker_id, state=LedgerState.UNKNOWN, now=self._clock()
+                fingerprint=fingerprint, claimed_by=self._holder, state=LedgerState.UNKNOWN, now=self._clock()
             )
             return FilingOutcome(
                 FilingAction.SKIPPED, fingerprint, None, "the create's outcome is unknown; the next run looks it up"
             )
-        self.ledger.release(fingerprint=fingerprint, claimed_by=self.worker_id)
+        self.ledger.release(fingerprint=fingerprint, claimed_by=self._holder)
         return FilingOutcome(FilingAction.SKIPPED, fingerprint, None, "the tracker is unavailable; nothing was created")
 
     def _filed(
@@ -321,7 +332,7 @@ class TicketFiler:
     ) -> FilingOutcome:
         entry = self.ledger.record_filed(
             fingerprint=fingerprint,
-            claimed_by=self.worker_id,
+            claimed_by=self._holder,
             ticket_key=ticket.key,
             content_hash=content_hash(draft),
             now=self._clock(),
@@ -345,7 +356,7 @@ class TicketFiler:
             ticket = self._call(lambda: self.tracker.get(key=key))
         except NotFound:
             # Deleted in the tracker: file it again (the old key is kept only as the predecessor to skip).
-            held = self.ledger.take_over(expected=entry, claimed_by=self.worker_id, now=self._clock())
+            held = self.ledger.take_over(expected=entry, claimed_by=self._holder, now=self._clock())
             return None if held is None else self._create(draft, fingerprint, None)
         except UpstreamFailed:
             return FilingOutcome(FilingAction.SKIPPED, fingerprint, key, "the tracker is unavailable")
@@ -380,7 +391,7 @@ class TicketFiler:
             reason = f"{ticket.key} is closed ({ticket.status})"
             return FilingOutcome(FilingAction.SKIPPED, fingerprint, ticket.key, reason)
         if policy == "link":
-            held = self.ledger.take_over(expected=entry, claimed_by=self.worker_id, now=self._clock())
+            held = self.ledger.take_over(expected=entry, claimed_by=self._holder, now=self._clock())
             return None if held is None else self._resolve_and_create(draft, held, patient=False)
         try:
             self._call(lambda: self.tracker.transition(key=ticket.key, status=self.policy.reopen_status))

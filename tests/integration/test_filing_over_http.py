@@ -1,7 +1,8 @@
 """No duplicates over HTTP: the Jira Cloud adapter against the fake Jira, with a 429 (Retry-After) on every
 5th call and 10% of creates committed but answered 503. 200 findings filed twice, then by two workers at once
-(threads, each with its own ledger connection to one SQLite file), then after a restart, then with a lost
-ledger rebuilt by label: exactly one ticket per fingerprint throughout.
+(threads, each with its own ledger connection to one SQLite file) after a restart, then with a lost ledger
+rebuilt by label: exactly one ticket per fingerprint throughout. (tests/integration/test_jira_filing_faults.py
+runs the first two phases on both adapters; this one adds the restart and the rebuild over HTTP.)
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def test_faults_twice_two_workers_restart_and_lost_ledger(fake_jira_cloud: FakeJ
         assert throttled > 50
         assert 1.0 in [round(w) for w in sleeps.waits], "Retry-After was honoured"
 
-        # Two workers at once on a second batch of the same findings plus nothing new: nothing is created.
+        # Restarted as two workers at once (new filers, same ledger, same findings): nothing is created.
         errors: list[BaseException] = []
         outcomes: list[Counter[FilingAction]] = []
         barrier = threading.Barrier(2)
@@ -114,39 +115,6 @@ def test_faults_twice_two_workers_restart_and_lost_ledger(fake_jira_cloud: FakeJ
         assert again[FilingAction.CREATED] == 0
         assert_one_ticket_per_fingerprint(fake_jira_cloud)
         assert {e.state for e in SqlTicketLedger(lost).entries()} == {LedgerState.FILED}
-    finally:
-        for tracker in trackers:
-            tracker.close()
-        for engine in engines:
-            engine.dispose()
-
-
-def test_two_workers_from_scratch_over_http(fake_jira_cloud: FakeJira, tmp_path: Path) -> None:
-    inject_faults(fake_jira_cloud)
-    trackers = [tracker_for(fake_jira_cloud) for _ in range(2)]
-    engines = [ledger_engine(tmp_path / "ledger.db") for _ in range(2)]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(2)
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait()
-            for _ in range(2):
-                file_all(trackers[index], SqlTicketLedger(engines[index]), order=(1, -1)[index])
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == []
-        assert_one_ticket_per_fingerprint(fake_jira_cloud)
-        restarted = file_all(trackers[0], SqlTicketLedger(engines[1]))
-        assert restarted[FilingAction.CREATED] == 0, "a restart (new filer, same ledger) files nothing new"
-        assert_one_ticket_per_fingerprint(fake_jira_cloud)
     finally:
         for tracker in trackers:
             tracker.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,6 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from service.errors import ConfigurationError
+
+_sqlite_write_locks: dict[str, Any] = {}  # URL -> threading.RLock
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -55,9 +58,17 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     connection committed in between (busy_timeout does not retry that), so writes start with BEGIN IMMEDIATE.
     PostgreSQL needs nothing special.
     """
-    with engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if engine.dialect.name != "sqlite":
+        with engine.connect() as connection:
+            yield connection
+            connection.commit()
+        return
+    # Threads of one process take turns on a lock first: SQLite's own busy handler sleeps 1 to 100 ms between
+    # retries, which under many concurrent writers turns into long tail latencies. Other processes still
+    # meet the busy_timeout.
+    lock = _sqlite_write_locks.setdefault(engine.url.render_as_string(hide_password=False), threading.RLock())
+    with lock, engine.connect() as connection:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
         yield connection
         connection.commit()
 

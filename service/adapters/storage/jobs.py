@@ -12,7 +12,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.adapters.storage.engine import utc, write_transaction
@@ -45,7 +45,38 @@ class SqlJobQueue:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(jobs)
+        insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(jobs)
+        # Built once and executed with parameters: building a statement per call costs more than running it.
+        self._insert = insert.returning(*jobs.c)
+        self._insert_dedup = insert.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(*jobs.c)
+        self._by_dedup_key = select(jobs).where(jobs.c.dedup_key == bindparam("key"))
+        self._claim = self._claim_statement()
+        pick = select(jobs.c.id, jobs.c.run_after, jobs.c.created_at).where(
+            jobs.c.kind.in_(bindparam("kinds", expanding=True))
+        )
+        order = (jobs.c.run_after, jobs.c.created_at)
+        self._due_queued = (
+            pick.where(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after <= bindparam("now"))
+            .order_by(*order)
+            .limit(1)
+        )
+        self._due_expired = (
+            pick.where(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_expires_at < bindparam("now"))
+            .order_by(*order)
+            .limit(1)
+        )
+        self._claim_by_id = (
+            update(jobs)
+            .where(jobs.c.id == bindparam("chosen"))
+            .values(
+                state=JobState.RUNNING.value,
+                lease_owner=bindparam("worker"),
+                lease_expires_at=bindparam("expires"),
+                attempts=jobs.c.attempts + 1,
+                updated_at=bindparam("now"),
+            )
+            .returning(*jobs.c)
+        )
 
     def enqueue(
         self,
@@ -72,46 +103,74 @@ class SqlJobQueue:
             "created_at": now,
             "updated_at": now,
         }
+        row: Any
         with write_transaction(self._engine) as connection:
             if dedup_key is None:
-                connection.execute(self._insert.values(values))
-                row = connection.execute(select(jobs).where(jobs.c.id == values["id"])).one()
+                row = connection.execute(self._insert, values).one()
             else:
-                connection.execute(self._insert.values(values).on_conflict_do_nothing(index_elements=["dedup_key"]))
-                row = connection.execute(select(jobs).where(jobs.c.dedup_key == dedup_key)).one()
+                row = connection.execute(self._insert_dedup, values).first()
+                if row is None:  # already queued under this key: the existing job
+                    row = connection.execute(self._by_dedup_key, {"key": dedup_key}).one()
         return _job(row)
 
-    def claim(self, *, worker_id: str, kinds: Collection[str], now: datetime, lease_seconds: float) -> Job | None:
-        if not kinds:
-            return None
-        now = now.astimezone(UTC)
+    def _claim_statement(self) -> Any:
+        now: Any = bindparam("now")
         due = or_(
             and_(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after <= now),
             and_(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_expires_at < now),
         )
         candidate = (
             select(jobs.c.id)
-            .where(jobs.c.kind.in_(list(kinds)), due)
+            .where(jobs.c.kind.in_(bindparam("kinds", expanding=True)), due)
             .order_by(jobs.c.run_after, jobs.c.created_at)
             .limit(1)
         )
         if self._engine.dialect.name == "postgresql":
             candidate = candidate.with_for_update(skip_locked=True)
-        statement = (
+        return (
             update(jobs)
             .where(jobs.c.id == candidate.scalar_subquery())
             .values(
                 state=JobState.RUNNING.value,
-                lease_owner=worker_id,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                lease_owner=bindparam("worker"),
+                lease_expires_at=bindparam("expires"),
                 attempts=jobs.c.attempts + 1,
                 updated_at=now,
             )
             .returning(*jobs.c)
         )
+
+    def claim(self, *, worker_id: str, kinds: Collection[str], now: datetime, lease_seconds: float) -> Job | None:
+        if not kinds:
+            return None
+        now = now.astimezone(UTC)
+        parameters = {
+            "now": now,
+            "kinds": list(kinds),
+            "worker": worker_id,
+            "expires": now + timedelta(seconds=lease_seconds),
+        }
         with write_transaction(self._engine) as connection:
-            row = connection.execute(statement).first()
+            if self._engine.dialect.name == "sqlite":
+                row = self._claim_sqlite(connection, parameters)
+            else:
+                row = connection.execute(self._claim, parameters).first()
         return _job(row) if row is not None else None
+
+    def _claim_sqlite(self, connection: Any, parameters: dict[str, Any]) -> Any:
+        """The same claim as two index-ordered lookups (queued and due; running with an expired lease) and an
+        update by id, all under the BEGIN IMMEDIATE of the caller. One query with OR makes SQLite sort every
+        due job for each claim, which grows with the backlog while the write lock is held.
+        """
+        found = [
+            connection.execute(self._due_queued, parameters).first(),
+            connection.execute(self._due_expired, parameters).first(),
+        ]
+        candidates = [row for row in found if row is not None]
+        if not candidates:
+            return None
+        chosen = min(candidates, key=lambda row: (row.run_after, row.created_at))
+        return connection.execute(self._claim_by_id, {**parameters, "chosen": chosen.id}).first()
 
     def _finish(self, job_id: str, worker_id: str, values: dict[str, Any]) -> Job:
         statement = (

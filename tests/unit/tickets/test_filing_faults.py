@@ -235,3 +235,26 @@ def test_two_workers_on_postgresql(store: LocalIssueTracker, postgres_server_url
             for name in names:
                 connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_one_filer_shared_by_many_threads(store: LocalIssueTracker) -> None:
+    """The service's container holds one filer for every request: concurrent calls must exclude each other."""
+    filer = TicketFiler(Faulty(store, seed=3), InMemoryTicketLedger(), POLICY)
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def worker(order: int) -> None:
+        try:
+            barrier.wait()
+            filer.file_many(drafts()[::order])
+            filer.file_many(drafts()[::order])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(order,)) for order in (1, -1, 1, -1, 1, -1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert_one_each(store)

@@ -1,0 +1,263 @@
+"""Signed Jira webhooks accepted per second, and their latency, against a running `ticketsmith serve`.
+
+Starts `ticketsmith serve` on loopback (SQLite, and PostgreSQL from the PyPI package ``pgserver`` with
+``--postgres``), then keeps 32 connections busy for N seconds, each sending the recorded
+``webhook_issue_updated.json`` delivery signed with ``X-Hub-Signature: sha256=<HMAC>`` and a unique
+``X-Atlassian-Webhook-Identifier``; one delivery in 20 replays an identifier already answered, as Jira's
+retries do. The client is a small asyncio HTTP/1.1 loop (keep-alive), so every identifier's answer is known:
+after the run the persisted jobs are counted in the database and compared.
+
+- ``accepted``: 202 "accepted" answers; ``lost``: accepted identifiers with no persisted job;
+- ``doubled``: identifiers with more than one job (a replay must be answered "duplicate", not stored again).
+
+Targets (issue: Jira): >= 500 accepted/s with p99 < 50 ms on this 2-core machine, zero lost, zero doubled.
+Prints one JSON document.
+
+    python bench/webhooks.py [--duration 10] [--connections 32] [--workers 2] [--postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parents[1]
+BODY = (REPO / "tests" / "fixtures" / "jira" / "webhook_issue_updated.json").read_bytes()
+SECRET = "bench-webhook-secret-0123456789"
+REPLAY_EVERY = 20
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(base: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the service did not become healthy in time")
+
+
+@dataclass
+class Tally:
+    """Every answer, by identifier, and each request's latency in milliseconds."""
+
+    answers: dict[str, list[str]] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+
+
+def request_bytes(port: int, identifier: str, signature: str) -> bytes:
+    head = (
+        "POST /v1/webhooks/jira HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{port}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(BODY)}\r\n"
+        f"X-Hub-Signature: {signature}\r\n"
+        f"X-Atlassian-Webhook-Identifier: {identifier}\r\n"
+        "\r\n"
+    )
+    return head.encode() + BODY
+
+
+async def connection(name: str, port: int, stop_at: float, tally: Tally, signature: str) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    sent = 0
+    mine: list[str] = []
+    try:
+        while time.monotonic() < stop_at:
+            sent += 1
+            replay = sent % REPLAY_EVERY == 0 and bool(mine)
+            identifier = mine[-1] if replay else f"{name}-{sent}"
+            started = time.perf_counter()
+            writer.write(request_bytes(port, identifier, signature))
+            await writer.drain()
+            status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                header, _, value = line.decode("latin-1").partition(":")
+                if header.lower() == "content-length":
+                    length = int(value)
+            payload = await reader.readexactly(length)
+            tally.latencies_ms.append((time.perf_counter() - started) * 1000)
+            status = int(status_line.split()[1])
+            tally.statuses[status] += 1
+            answer = json.loads(payload).get("status", "") if status == 202 else f"http-{status}"
+            tally.answers.setdefault(identifier, []).append(answer)
+            if not replay:
+                mine.append(identifier)
+    finally:
+        writer.close()
+
+
+async def drive(port: int, *, connections: int, duration: float, run: str) -> Tally:
+    tally = Tally()
+    signature = "sha256=" + hmac.new(SECRET.encode(), BODY, hashlib.sha256).hexdigest()
+    stop_at = time.monotonic() + duration
+    await asyncio.gather(*(connection(f"{run}-{i}", port, stop_at, tally, signature) for i in range(connections)))
+    return tally
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 2)
+
+
+def persisted(url: str) -> Counter[str]:
+    """Jobs per delivery identifier in the database."""
+    engine = create_engine(url)
+    column = (
+        "payload->>'identifier'" if engine.dialect.name == "postgresql" else "json_extract(payload, '$.identifier')"
+    )
+    query = text(f"SELECT {column} AS identifier, COUNT(*) AS n FROM jobs WHERE kind = 'jira.webhook' GROUP BY 1")
+    try:
+        with engine.connect() as connection:
+            return Counter({row.identifier: row.n for row in connection.execute(query)})
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def postgres(data: Path) -> Iterator[str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    server: Any = pgserver.get_server(data / "pg", cleanup_mode="stop")
+    admin = create_engine(make_url(server.get_uri()).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text("CREATE DATABASE bench_webhooks"))
+    admin.dispose()
+    try:
+        url = make_url(server.get_uri()).set(drivername="postgresql+psycopg", database="bench_webhooks")
+        yield url.render_as_string(hide_password=False)
+    finally:
+        server.cleanup()
+
+
+def run_against(database_url: str | None, data: Path, args: argparse.Namespace) -> dict[str, Any]:
+    port = free_port()
+    env = os.environ | {
+        "TICKETSMITH_DATA_DIR": str(data),
+        "TICKETSMITH_LOGGING__LEVEL": "WARNING",
+        "TICKETSMITH_API_KEYS": "[]",
+        "TICKETSMITH_WEBHOOK__SECRET": SECRET,
+        "TICKETSMITH_JOBS__CALL_RETENTION_DAYS": "0",
+        "PYTHONPATH": str(REPO),
+    }
+    env.pop("TICKETSMITH_DATABASE_URL", None)
+    if database_url:
+        env["TICKETSMITH_DATABASE_URL"] = database_url
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", str(args.workers)],
+        env=env,
+        cwd=data,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}")
+        asyncio.run(drive(port, connections=args.connections, duration=2, run="warmup"))
+        started = time.perf_counter()
+        tally = asyncio.run(drive(port, connections=args.connections, duration=args.duration, run="bench"))
+        elapsed = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    url = database_url or f"sqlite:///{data / 'ticketsmith.db'}"
+    stored = persisted(url)
+    accepted = [i for i, answers in tally.answers.items() if "accepted" in answers]
+    replays = sum(len(a) - 1 for a in tally.answers.values())
+    replays_duplicate = sum(a[1:].count("duplicate") for a in tally.answers.values())
+    return {
+        "database": "postgresql" if database_url else "sqlite",
+        "requests": len(tally.latencies_ms),
+        "seconds": round(elapsed, 2),
+        "accepted": len(accepted),
+        "accepted_per_second": round(len(accepted) / elapsed, 1),
+        "requests_per_second": round(len(tally.latencies_ms) / elapsed, 1),
+        "p50_ms": percentile(tally.latencies_ms, 0.50),
+        "p99_ms": percentile(tally.latencies_ms, 0.99),
+        "mean_ms": round(statistics.fmean(tally.latencies_ms), 2),
+        "statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
+        "replays": replays,
+        "replays_answered_duplicate": replays_duplicate,
+        "lost": sum(1 for i in accepted if stored.get(i, 0) == 0),
+        "doubled": sum(1 for n in stored.values() if n > 1),
+        "persisted_jobs": sum(stored.values()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=10, help="seconds of load per database")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server processes")
+    parser.add_argument("--postgres", action="store_true", help="also run against PostgreSQL (pgserver)")
+    args = parser.parse_args()
+
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        sqlite_dir = Path(scratch) / "sqlite"
+        sqlite_dir.mkdir()
+        results.append(run_against(None, sqlite_dir, args))
+        if args.postgres:
+            pg_dir = Path(scratch) / "postgres"
+            pg_dir.mkdir()
+            with postgres(pg_dir) as url:
+                results.append(run_against(url, pg_dir, args))
+
+    report = {
+        "benchmark": "webhooks",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "server": f"ticketsmith serve (uvicorn), {args.workers} worker process(es), in-process job worker on",
+        "load_generator": f"asyncio HTTP/1.1 keep-alive, {args.connections} connections, closed loop, loopback",
+        "delivery": "tests/fixtures/jira/webhook_issue_updated.json, signed, unique identifier, 1 in 20 replayed",
+        "duration_seconds": args.duration,
+        "results": results,
+        "targets": {
+            r["database"]: {
+                "accepted_per_second_at_least_500": r["accepted_per_second"] >= 500,
+                "p99_under_50ms": r["p99_ms"] < 50,
+                "none_lost": r["lost"] == 0,
+                "none_doubled": r["doubled"] == 0,
+            }
+            for r in results
+        },
+    }
+    json.dump(report, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
