@@ -49,6 +49,7 @@ bench: install-dev  ## Benchmarks (print JSON)
 	bash scripts/install-system-deps.sh --bench
 	$(BIN)/python bench/bedrock_dispatch.py
 	$(BIN)/python bench/checks.py
+	$(BIN)/python bench/embeddings.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
