@@ -330,6 +330,12 @@ def test_huge_csv_is_bounded_with_a_note() -> None:
     }
 
 
+def test_csv_byte_order_mark_is_not_part_of_the_first_column_and_a_lone_header_has_no_chunks() -> None:
+    chunks = extract_chunks("bom.csv", "\ufeffname,age\nZoë,7\n".encode())
+    assert [(c.header, c.text) for c in chunks] == [("# file: bom.csv\n# columns: name, age", "name: Zoë\nage: 7")]
+    assert extract_chunks("header-only.csv", b"name,age\n") == []
+
+
 def test_tsv_is_tab_separated() -> None:
     chunks = extract_chunks("t.tsv", b"a\tb\n1,5\t2\n")
     assert [(c.language, c.text) for c in chunks] == [("tsv", "a: 1,5\nb: 2")]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 
 import pytest
 from pypdf import PdfReader, PdfWriter
+from pypdf.generic import DictionaryObject, NameObject, StreamObject
 
 from service.errors import InvalidInput
 from service.knowledge_base.documents import DocumentError, Limits, extract_chunks
@@ -83,7 +85,40 @@ def test_an_encrypted_pdf_is_refused() -> None:
 
 
 def test_a_pdf_without_text_is_refused_as_needing_ocr() -> None:
-    assert reason("scan.pdf", pdf_document(["", ""])) == "PDF has no extractable text (scanned pages need OCR)"
+    assert reason("scan.pdf", pdf_document(["", ""])) == (
+        "PDF has no extractable text (scanned pages need OCR, or its text could not be read)"
+    )
+
+
+def pdf_with_stream(padding: int) -> bytes:
+    """A one-page PDF saying "hello" in Helvetica, its content stream padded with ``padding`` spaces."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(200, 200)
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+        }
+    )
+    page[NameObject("/Resources")] = DictionaryObject(
+        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
+    )
+    content = StreamObject()
+    content.set_data(b"")
+    content._data = zlib.compress(b"BT /F1 12 Tf (hello) Tj ET " + b" " * padding, 9)
+    content[NameObject("/Filter")] = NameObject("/FlateDecode")
+    page[NameObject("/Contents")] = writer._add_object(content)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_pdf_stream_that_decompresses_past_pypdfs_limit_is_refused() -> None:
+    assert [c.text for c in extract_chunks("small.pdf", pdf_with_stream(1000))] == ["hello"]
+    bomb = pdf_with_stream(80_000_000)  # 80 MB of content in about 80 KB
+    assert len(bomb) < 200_000
+    assert reason("bomb.pdf", bomb) == "page 1 decompresses past pypdf's limit (a compression bomb?)"
 
 
 def test_an_encrypted_doc_is_refused() -> None:

@@ -201,6 +201,11 @@ def test_doc_main_text_comes_from_the_piece_table() -> None:
     )
 
 
+def test_doc_property_modifiers_before_the_piece_table_are_skipped() -> None:
+    data = word_document([("After edits\r", True)], grpprl=b"\x03\x24\x01" * 5)
+    assert [c.text for c in extract_chunks("edited.doc", data)] == ["After edits"]
+
+
 def test_a_long_doc_is_split_into_windows_of_paragraphs() -> None:
     paragraphs = [f"Finding {number:02d}: " + "observed " * 40 for number in range(12)]  # 371 characters each
     data = word_document([("\r\r".join(paragraphs) + "\r", True)])

@@ -73,9 +73,10 @@ def compound_file(streams: dict[str, bytes]) -> bytes:
     return header + b"".join(bodies) + directory + struct.pack(f"<{len(fat)}I", *fat)
 
 
-def word_document(pieces: list[tuple[str, bool]], *, encrypted: bool = False) -> bytes:
+def word_document(pieces: list[tuple[str, bool]], *, encrypted: bool = False, grpprl: bytes = b"") -> bytes:
     """A .doc whose main text is the concatenation of ``pieces`` (text, stored 8-bit?). Use ``\\r`` to end a
-    paragraph, ``\\x07`` for table cell marks and ``\\x13``/``\\x14``/``\\x15`` for fields, as Word does."""
+    paragraph, ``\\x07`` for table cell marks and ``\\x13``/``\\x14``/``\\x15`` for fields, as Word does. A
+    non-empty ``grpprl`` puts a ``Prc`` (property modifiers, as Word writes after editing) before the piece table."""
     text_bytes = b""
     positions, descriptors = [0], []
     for text, compressed in pieces:
@@ -88,7 +89,8 @@ def word_document(pieces: list[tuple[str, bool]], *, encrypted: bool = False) ->
             descriptors.append(struct.pack("<HIH", 0, fc, 0))
         positions.append(positions[-1] + len(text))
     plc = struct.pack(f"<{len(positions)}I", *positions) + b"".join(descriptors)
-    clx = b"\x02" + struct.pack("<I", len(plc)) + plc
+    prc = b"\x01" + struct.pack("<h", len(grpprl)) + grpprl if grpprl else b""
+    clx = prc + b"\x02" + struct.pack("<I", len(plc)) + plc
     table = b"\0" * 16 + clx  # fcClx need not be 0; put the Clx a little into the stream
     ccp_text = positions[-1]
 
