@@ -22,10 +22,7 @@ from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
 from service.action_groups.registry import ActionGroupRegistry
 from service.adapters.embeddings import build_embedder
-<<<<<<< HEAD
 from service.adapters.jira import JiraTracker, build_issue_tracker
-=======
->>>>>>> kbpipe
 from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.adapters.knowledge.postgres import PostgresChunkIndex
 from service.adapters.knowledge.sqlite import SqliteChunkIndex
@@ -76,12 +73,9 @@ class Container:
     embedder: Embedder  # loads its model on the first embedding call, never at start-up
     chunk_index: ChunkIndex
     knowledge: KnowledgeBase
-<<<<<<< HEAD
     issue_tracker: IssueTracker
     ticket_ledger: TicketLedger
     ticket_filer: TicketFiler
-=======
->>>>>>> kbpipe
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -100,10 +94,7 @@ def build_container(
     extra_groups: Iterable[GroupFactory] = (),
     chunk_index: ChunkIndex | None = None,
     embedder: Embedder | None = None,
-<<<<<<< HEAD
     issue_tracker: IssueTracker | None = None,
-=======
->>>>>>> kbpipe
 ) -> Container:
     """Build the container for ``settings``.
 
@@ -111,13 +102,9 @@ def build_container(
     in-memory one (for commands that never serve, such as schema export); ``extra_groups`` adds action groups,
     each built from the finished container. Raises :class:`ConfigurationError` for a bad database URL or an
     invalid action-group definition. ``embedder`` replaces the one ``settings.embeddings`` picks (not yet loaded);
-<<<<<<< HEAD
     ``chunk_index`` the knowledge index :func:`build_chunk_index` picks. ``issue_tracker`` replaces the one
     chosen from settings (Jira when ``TICKETSMITH_JIRA__URL`` is set, else the local dry-run store in the service
     database).
-=======
-    ``chunk_index`` the knowledge index :func:`build_chunk_index` picks.
->>>>>>> kbpipe
     """
     job_queue: JobQueue
     finding_store: FindingStore
@@ -170,12 +157,9 @@ def build_container(
         embedder=embedder,
         chunk_index=chunk_index,
         knowledge=_knowledge_base(settings, chunk_index, embedder),
-<<<<<<< HEAD
         issue_tracker=tracker,
         ticket_ledger=ticket_ledger,
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
-=======
->>>>>>> kbpipe
         readiness=readiness,
         _closers=closers,
     )
