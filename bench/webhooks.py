@@ -1,11 +1,12 @@
 """Signed Jira webhooks accepted per second, and their latency, against a running `ticketsmith serve`.
 
-Starts `ticketsmith serve` on loopback (SQLite, and PostgreSQL from the PyPI package ``pgserver`` with
-``--postgres``), then keeps 32 connections busy for N seconds, each sending the recorded
-``webhook_issue_updated.json`` delivery signed with ``X-Hub-Signature: sha256=<HMAC>`` and a unique
-``X-Atlassian-Webhook-Identifier``; one delivery in 20 replays an identifier already answered, as Jira's
-retries do. The client is a small asyncio HTTP/1.1 loop (keep-alive), so every identifier's answer is known:
-after the run the persisted jobs are counted in the database and compared.
+Starts `ticketsmith serve` on loopback (SQLite with and without the in-process job worker running the webhook
+jobs meanwhile, and PostgreSQL from the PyPI package ``pgserver`` with ``--postgres``), then keeps 32
+connections busy for N seconds, each sending the recorded ``webhook_issue_updated.json`` delivery signed with
+``X-Hub-Signature: sha256=<HMAC>`` and a unique ``X-Atlassian-Webhook-Identifier``; one delivery in 20 replays
+an identifier already answered, as Jira's retries do. The client is a small asyncio HTTP/1.1 loop
+(keep-alive), so every identifier's answer is known: after the run the persisted jobs are counted in the
+database and compared.
 
 - ``accepted``: 202 "accepted" answers; ``lost``: accepted identifiers with no persisted job;
 - ``doubled``: identifiers with more than one job (a replay must be answered "duplicate", not stored again).
@@ -165,7 +166,7 @@ def postgres(data: Path) -> Iterator[str]:
         server.cleanup()
 
 
-def run_against(database_url: str | None, data: Path, args: argparse.Namespace) -> dict[str, Any]:
+def run_against(database_url: str | None, data: Path, args: argparse.Namespace, *, worker: bool) -> dict[str, Any]:
     port = free_port()
     env = os.environ | {
         "TICKETSMITH_DATA_DIR": str(data),
@@ -173,6 +174,7 @@ def run_against(database_url: str | None, data: Path, args: argparse.Namespace) 
         "TICKETSMITH_API_KEYS": "[]",
         "TICKETSMITH_WEBHOOK__SECRET": SECRET,
         "TICKETSMITH_JOBS__CALL_RETENTION_DAYS": "0",
+        "TICKETSMITH_JOBS__IN_PROCESS_WORKER": "true" if worker else "false",
         "PYTHONPATH": str(REPO),
     }
     env.pop("TICKETSMITH_DATABASE_URL", None)
@@ -201,6 +203,7 @@ def run_against(database_url: str | None, data: Path, args: argparse.Namespace) 
     replays_duplicate = sum(a[1:].count("duplicate") for a in tally.answers.values())
     return {
         "database": "postgresql" if database_url else "sqlite",
+        "in_process_worker": worker,
         "requests": len(tally.latencies_ms),
         "seconds": round(elapsed, 2),
         "accepted": len(accepted),
@@ -230,23 +233,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         sqlite_dir = Path(scratch) / "sqlite"
         sqlite_dir.mkdir()
-        results.append(run_against(None, sqlite_dir, args))
+        results.append(run_against(None, sqlite_dir, args, worker=True))
+        intake_dir = Path(scratch) / "sqlite-intake"
+        intake_dir.mkdir()
+        results.append(run_against(None, intake_dir, args, worker=False))
         if args.postgres:
             pg_dir = Path(scratch) / "postgres"
             pg_dir.mkdir()
             with postgres(pg_dir) as url:
-                results.append(run_against(url, pg_dir, args))
+                results.append(run_against(url, pg_dir, args, worker=True))
 
     report = {
         "benchmark": "webhooks",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "server": f"ticketsmith serve (uvicorn), {args.workers} worker process(es), in-process job worker on",
+        "server": f"ticketsmith serve (uvicorn), {args.workers} worker process(es); the in-process job worker "
+        "runs the webhook jobs during the load unless in_process_worker is false (then only the intake is measured)",
         "load_generator": f"asyncio HTTP/1.1 keep-alive, {args.connections} connections, closed loop, loopback",
         "delivery": "tests/fixtures/jira/webhook_issue_updated.json, signed, unique identifier, 1 in 20 replayed",
         "duration_seconds": args.duration,
         "results": results,
         "targets": {
-            r["database"]: {
+            r["database"] + ("" if r["in_process_worker"] else " (intake only)"): {
                 "accepted_per_second_at_least_500": r["accepted_per_second"] >= 500,
                 "p99_under_50ms": r["p99_ms"] < 50,
                 "none_lost": r["lost"] == 0,
