@@ -300,6 +300,7 @@ def main() -> None:
     args = parser.parse_args()
 
     results = []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         sqlite_dir = Path(scratch) / "sqlite"
         sqlite_dir.mkdir()
@@ -315,7 +316,12 @@ def main() -> None:
 
     report = {
         "benchmark": "webhooks",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        },
         "server": f"ticketsmith serve (uvicorn), {args.workers} worker process(es); the in-process job worker "
         "runs the webhook jobs during the load unless in_process_worker is false (then only the intake is measured)",
         "load_generator": f"asyncio HTTP/1.1 keep-alive client (every answer recorded), then wrk -t2, "
