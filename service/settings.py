@@ -230,7 +230,10 @@ class TicketFilingSettings(BaseModel):
         default=300.0, ge=1, description="A claim older than this belongs to a dead worker and may be taken over."
     )
     wait_seconds: float = Field(
-        default=30.0, ge=0, description="How long a filer waits for another worker's claim before reporting it."
+        default=10.0,
+        ge=0,
+        description="How long a filer waits for another worker's claim before reporting it (under the 30 s "
+        "handler timeout, so an agent's createIssue answers in time).",
     )
 
 

@@ -77,7 +77,7 @@ class FilingPolicy:
     reopen_status: str = "To Do"
     marker_label: str = "ticketsmith"
     claim_stale_seconds: float = 300.0
-    wait_seconds: float = 30.0
+    wait_seconds: float = 10.0
     poll_seconds: float = 0.2
     attempts: int = 4
     lookup_attempts: int = 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,66 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from service.errors import ConfigurationError
 
-_sqlite_write_locks: dict[str, Any] = {}  # URL -> threading.RLock
+try:
+    import fcntl
+except ImportError:  # not on Windows: writers of several processes then meet SQLite's busy timeout
+    fcntl = None  # type: ignore[assignment]
+
+
+class _WriterGate:
+    """Writers to one SQLite file take turns here before BEGIN IMMEDIATE: threads on an RLock, processes on
+    an exclusive ``flock`` of ``<db>-writer.lock``. Both wake the next writer as soon as the lock is released,
+    where SQLite's busy handler sleeps 1 to 100 ms between retries, which under many concurrent writers
+    turns into long tail latencies. Reentrant; the kernel drops a dead process's lock.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self._lock = threading.RLock()
+        self._path = path
+        self._fd: int | None = None
+        self._pid: int | None = None
+        self._depth = 0
+
+    def _acquire_file(self) -> None:
+        if self._path is None or fcntl is None:
+            return
+        if self._pid != os.getpid():  # opened lazily per process (server workers are separate processes)
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        assert self._fd is not None
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def _release_file(self) -> None:
+        if self._fd is not None and fcntl is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                self._acquire_file()
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._release_file()
+
+
+_writer_gates: dict[str, _WriterGate] = {}
+_gates_lock = threading.Lock()
+
+
+def _writer_gate(engine: Engine) -> _WriterGate:
+    key = engine.url.render_as_string(hide_password=False)
+    with _gates_lock:
+        gate = _writer_gates.get(key)
+        if gate is None:
+            database = engine.url.database
+            path = f"{database}-writer.lock" if database and database != ":memory:" else None
+            gate = _writer_gates[key] = _WriterGate(path)
+        return gate
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -63,11 +123,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield connection
             connection.commit()
         return
-    # Threads of one process take turns on a lock first: SQLite's own busy handler sleeps 1 to 100 ms between
-    # retries, which under many concurrent writers turns into long tail latencies. Other processes still
-    # meet the busy_timeout.
-    lock = _sqlite_write_locks.setdefault(engine.url.render_as_string(hide_password=False), threading.RLock())
-    with lock, engine.connect() as connection:
+    with engine.connect() as connection, _writer_gate(engine).hold():
         connection.exec_driver_sql("BEGIN IMMEDIATE")
         yield connection
         connection.commit()
