@@ -95,7 +95,8 @@ class LocalMiniLMEmbedder:
     """:class:`service.ports.embedder.Embedder` over the packaged all-MiniLM-L6-v2; thread-safe.
 
     ``runtime`` picks the encoder: ``onnx`` (default, float32, matches the reference), ``onnx-int8`` (dynamically
-    quantised weights: faster, slightly different vectors, so it has its own ``model_id``) or ``numpy`` (slow;
+    quantised: faster, slightly different vectors, so it has its own ``model_id``; activations are quantised per
+    batch, so a text's vector also varies a little with the batch it is in) or ``numpy`` (slow;
     needs no onnxruntime). Graphs are cached under ``cache_dir``. ``threads`` defaults to the CPU count.
     Loading (weights, graph, session) happens in the constructor.
     """
