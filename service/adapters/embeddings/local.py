@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 import numpy as np
 from tokenizers import Tokenizer
 
-from service.adapters.embeddings.bert import BertWeights, Floats, Ints, NumpyBert
+from service.adapters.embeddings.bert import BertConfig, BertWeights, Floats, Ints, NumpyBert
 from service.adapters.embeddings.vectors import first_row, l2_normalise
 from service.errors import ConfigurationError
 from service.ports.embedder import Matrix
@@ -126,19 +126,18 @@ class LocalMiniLMEmbedder:
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=self._max_tokens)
         self._tokenizer = tokenizer
-        weights = BertWeights.load(model_dir)
-        self._dimensions = weights.config.hidden_size
+        self._dimensions = BertConfig.from_file(model_dir / "config.json").hidden_size
         self._batch_size = batch_size
         self._runtime = runtime
         self._encoder: _Encoder
         if runtime == "numpy":
-            self._encoder = NumpyBert(weights)
+            self._encoder = NumpyBert(BertWeights.load(model_dir))
         else:
             from service.adapters.embeddings.bert_onnx import OnnxBert, cached_model
 
             try:
                 path = cached_model(
-                    weights,
+                    lambda: BertWeights.load(model_dir),
                     cache_dir=cache_dir,
                     weights_sha=_sha256(model_dir / "model.safetensors"),
                     precision="int8" if runtime == "onnx-int8" else "fp32",
