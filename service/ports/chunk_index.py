@@ -18,7 +18,11 @@ Vector = npt.NDArray[np.float32]
 
 
 class ChunkIndex(Protocol):
-    """Chunks of indexed repositories, their embeddings (keyed by content hash and model), and search."""
+    """Chunks of indexed repositories, their embeddings (keyed by content hash and model), and search.
+
+    Lookups for a repository that is not indexed give empty results; only :meth:`get_repository` raises
+    :class:`service.errors.NotFound`. Searches raise :class:`service.errors.InvalidInput` unless ``1 <= k <= 1000``.
+    """
 
     def save_repository(self, *, repository: Repository) -> None:
         """Create or replace the repository record (not its chunks). Idempotent."""
@@ -49,9 +53,13 @@ class ChunkIndex(Protocol):
         chunks: Sequence[IndexedChunk],
         skipped: Sequence[SkippedFile],
     ) -> None:
-        """In one transaction: drop the files (and chunks) at ``removed_paths`` and at every path in ``files``,
-        insert ``files`` and ``chunks``, replace the skipped list for those paths, and save ``repository`` (with
-        its new commit). All or nothing: a failure leaves the previous index intact and searchable.
+        """In one transaction: drop the files (and chunks) at ``removed_paths`` and at every path in ``files``
+        and ``skipped``, insert ``files`` and ``chunks``, replace the skipped list for those paths, and save
+        ``repository`` (with its new commit). All or nothing: a failure leaves the previous index intact and
+        searchable. A rename is the old path in ``removed_paths`` and the new one in ``files``.
+
+        Every chunk must belong to ``repository`` and to one of ``files`` (else :class:`service.errors.InvalidInput`);
+        a chunk id already used by a chunk that stays, or given twice, raises :class:`service.errors.Conflict`.
         """
         ...
 

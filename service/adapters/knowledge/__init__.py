@@ -1,0 +1,1 @@
+"""ChunkIndex adapters: in memory, SQLite (the embedded default) and PostgreSQL with pgvector."""

@@ -1,0 +1,78 @@
+"""Search terms for lexical retrieval: words and identifiers split the way programmers read them.
+
+The same function splits indexed chunks and queries, in every index backend, so a query for ``http response``
+finds ``getHTTPResponse`` and ``http_response`` alike. Every term is lower-case letters and digits only (no
+underscore, no punctuation), so any full-text engine's tokenizer keeps it whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# A run of identifier characters (Unicode letters, digits, underscore).
+_WORD = re.compile(r"\w+")
+# Pieces of an ASCII identifier: an acronym before a capitalised word (HTTP|Response), an acronym at the end,
+# a (capitalised) lower-case word, or a run of digits.
+_PIECE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# Non-ASCII identifiers are only split on underscores and letter/digit boundaries: case rules differ by script.
+_UNICODE_PIECE = re.compile(r"[^\W\d_]+|\d+")
+
+# Only English function words that carry no meaning in a query or in code comments; programming words
+# (``if``, ``for``, ``self``, ``none``) stay, since users search for them.
+STOP_WORDS = frozenset({"a", "an", "and", "are", "as", "at", "be", "by", "of", "on", "or", "the", "to", "was"})
+
+MIN_TERM_LENGTH = 2
+MAX_TERM_LENGTH = 64
+
+
+def _pieces(word: str) -> list[str]:
+    pieces: list[str] = []
+    for part in word.split("_"):
+        if not part:
+            continue
+        pattern = _PIECE if part.isascii() else _UNICODE_PIECE
+        pieces.extend(pattern.findall(part))
+    return pieces
+
+
+def _lower(piece: str) -> str:
+    if piece.isascii():
+        return piece.lower()
+    # Lower-casing can add combining marks (U+0130 gives "i" and U+0307), which no tokenizer keeps in a word.
+    return "".join(ch for ch in piece.lower() if ch.isalnum())
+
+
+def _keep(term: str) -> bool:
+    return MIN_TERM_LENGTH <= len(term) <= MAX_TERM_LENGTH and term not in STOP_WORDS
+
+
+def search_terms(text: str) -> list[str]:
+    """Every search term of ``text``, in order, repeated as often as it occurs (term frequency counts).
+
+    Each identifier gives its whole lower-cased form without underscores, then, when it has more than one
+    piece, each snake_case / camelCase / PascalCase / acronym / digit piece: ``getHTTPResponse`` gives
+    ``gethttpresponse, get, http, response``; ``parse_url2`` gives ``parseurl2, parse, url, 2`` less the
+    one-character ``2``. Terms shorter than two or longer than 64 characters and :data:`STOP_WORDS` are dropped.
+    """
+    terms: list[str] = []
+    for match in _WORD.finditer(text):
+        pieces = [_lower(piece) for piece in _pieces(match.group())]
+        if not pieces:
+            continue
+        whole = "".join(pieces)
+        if _keep(whole):
+            terms.append(whole)
+        if len(pieces) > 1:
+            terms.extend(piece for piece in pieces if _keep(piece))
+    return terms
+
+
+def unique_terms(terms: Iterable[str]) -> list[str]:
+    """``terms`` without repeats, first occurrence kept: the query side, where repeating a word adds nothing."""
+    return list(dict.fromkeys(terms))
+
+
+def query_terms(query: str) -> list[str]:
+    """The distinct search terms of a user's query, in order (see :func:`search_terms`)."""
+    return unique_terms(search_terms(query))
