@@ -1,0 +1,250 @@
+"""Where an indexed repository's files come from: a local git repository or a clone of a URL.
+
+A local path is only ever read: blobs come straight out of git's object database at the commit (through one
+long-lived ``git cat-file --batch`` that gitpython keeps), so the user's working tree, index and refs are never
+touched, and uncommitted changes are not indexed. A URL is cloned bare into ``<data_dir>/repos/<name>`` on the
+first index and fetched on every later one. Any branch, tag or commit can be indexed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+
+import git
+from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+
+from service.errors import InvalidInput, NotFound, UpstreamFailed
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+URL_PATTERN = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
+REGULAR_FILE_MODES = frozenset({"100644", "100755"})
+
+
+def is_url(source: str) -> bool:
+    """True for ``scheme://...`` and scp-like ``user@host:path`` sources (anything else is a local path)."""
+    return bool(URL_PATTERN.match(source))
+
+
+def default_name(source: str) -> str:
+    """The repository name used when none is given: the last path or URL component, without ``.git``."""
+    tail = source.rstrip("/\\")
+    tail = re.split(r"[/:]", tail)[-1] if is_url(tail) else Path(tail).expanduser().resolve().name
+    tail = tail.removesuffix(".git")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", tail).strip("-._")[:100]
+    return name or "repository"
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid repository name, else :class:`InvalidInput`."""
+    if not NAME_PATTERN.match(name):
+        raise InvalidInput(
+            f"invalid repository name {name!r}",
+            hint="use 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit (--name)",
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEntry:
+    """A file in a commit's tree: its git blob, mode and size in bytes."""
+
+    path: str
+    blob_sha: str
+    mode: str
+    size: int
+
+    @property
+    def regular(self) -> bool:
+        """A plain or executable file (not a symbolic link or a submodule)."""
+        return self.mode in REGULAR_FILE_MODES
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of ``git diff --name-status -M`` between two commits (``status`` A, M, D, R, C or T)."""
+
+    status: str
+    path: str
+    old_path: str | None = None
+
+
+class GitReader:
+    """Reads one git repository (work tree or bare) without ever writing to it. Not thread-safe.
+
+    Use as a context manager, or call :meth:`close`, to stop the ``git cat-file`` process.
+    """
+
+    def __init__(self, git_dir: Path) -> None:
+        try:
+            self._repo = git.Repo(git_dir)
+        except (InvalidGitRepositoryError, NoSuchPathError) as exc:
+            raise InvalidInput(
+                f"{git_dir} is not a git repository",
+                hint="give the root of a git checkout (the directory holding .git), or a clone URL",
+            ) from exc
+        self.git_dir = Path(self._repo.git_dir)
+
+    def __enter__(self) -> GitReader:
+        return self
+
+    def __exit__(self, *exc: tuple[type[BaseException], BaseException, TracebackType] | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop git helper processes. Safe to call twice."""
+        self._repo.close()
+
+    def resolve(self, ref: str | None) -> str:
+        """The full sha of the commit ``ref`` (a branch, tag, sha or ``HEAD`` when None) names.
+
+        Raises :class:`NotFound` with a hint when it names no commit here.
+        """
+        wanted = ref or "HEAD"
+        if wanted.startswith("-"):
+            raise InvalidInput(f"invalid ref {wanted!r}", hint="give a branch, tag or commit sha")
+        try:
+            return str(self._repo.git.rev_parse("--verify", "--quiet", "--end-of-options", f"{wanted}^{{commit}}"))
+        except GitCommandError as exc:
+            if ref is None:
+                raise NotFound(
+                    "the repository has no commits yet", hint="commit something first, or give --ref"
+                ) from exc
+            raise NotFound(
+                f"unknown ref {ref!r}",
+                hint="give a branch, tag or commit that exists in the repository (git branch -a; git tag)",
+            ) from exc
+
+    def has_commit(self, sha: str) -> bool:
+        """True when the object database holds this commit."""
+        try:
+            self._repo.git.cat_file("-e", f"{sha}^{{commit}}")
+        except GitCommandError:
+            return False
+        return True
+
+    def tree(self, commit: str) -> dict[str, TreeEntry]:
+        """Every entry of the commit's tree, by path (files, symbolic links and submodules)."""
+        listing = self._repo.git.ls_tree("-r", "-l", "-z", "--full-tree", commit)
+        entries: dict[str, TreeEntry] = {}
+        for record in listing.split("\0"):
+            if not record:
+                continue
+            meta, path = record.split("\t", 1)
+            mode, _kind, sha, size = meta.split()
+            entries[path] = TreeEntry(path=path, blob_sha=sha, mode=mode, size=int(size) if size.isdigit() else 0)
+        return entries
+
+    def changes(self, old: str, new: str) -> list[Change]:
+        """What changed from commit ``old`` to ``new``, with renames detected (``-M``), by path."""
+        raw = self._repo.git.diff("--name-status", "-M", "-z", old, new)
+        fields = [f for f in raw.split("\0") if f]
+        changes: list[Change] = []
+        i = 0
+        while i < len(fields):
+            status = fields[i][0]
+            if status in "RC":
+                changes.append(Change(status=status, old_path=fields[i + 1], path=fields[i + 2]))
+                i += 3
+            else:
+                changes.append(Change(status=status, path=fields[i + 1]))
+                i += 2
+        return changes
+
+    def read_blob(self, sha: str) -> bytes:
+        """The content of one blob."""
+        _, _, _, data = self._repo.git.get_object_data(sha)
+        return bytes(data)
+
+    def read_blobs(self, shas: list[str]) -> Iterator[tuple[str, bytes]]:
+        """``(sha, content)`` of each blob, in order, through the persistent ``git cat-file --batch``."""
+        for sha in shas:
+            yield sha, self.read_blob(sha)
+
+    def read_path(self, commit: str, path: str) -> bytes:
+        """The content of ``path`` at ``commit``. Raises :class:`NotFound` for no such file."""
+        pure = PurePosixPath(path)
+        if pure.is_absolute() or ".." in pure.parts:
+            raise InvalidInput(f"invalid path {path!r}", hint="give a path relative to the repository root")
+        try:
+            sha = str(self._repo.git.rev_parse("--verify", "--quiet", f"{commit}:{pure.as_posix()}"))
+        except GitCommandError as exc:
+            raise NotFound(f"no file {path!r} at commit {commit[:12]}", hint="list the files first") from exc
+        return self.read_blob(sha)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedSource:
+    """A source made ready to read: ``git_dir`` is read, ``commit`` is the full sha ``ref`` names."""
+
+    name: str
+    source: str
+    git_dir: Path
+    ref: str | None
+    commit: str
+    cloned: bool
+
+
+def _clone_or_fetch(url: str, destination: Path) -> None:
+    try:
+        if (destination / "HEAD").exists():
+            repo = git.Repo(destination)
+            try:
+                repo.git.fetch("--prune", "--tags", "origin", "+refs/heads/*:refs/heads/*")
+            finally:
+                repo.close()
+            return
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        git.Repo.clone_from(url, destination, bare=True).close()
+    except GitCommandError as exc:
+        message = (exc.stderr or str(exc)).strip().splitlines()
+        raise UpstreamFailed(
+            f"could not clone or fetch {url}: {message[-1] if message else 'git failed'}",
+            hint="check the URL and that this machine can reach it with git (credentials, network, proxy)",
+        ) from exc
+
+
+def _fetch_ref(git_dir: Path, ref: str) -> None:
+    """Try to fetch a ref (e.g. a commit sha no branch points at) from the clone's origin."""
+    repo = git.Repo(git_dir)
+    try:
+        repo.git.fetch("origin", "--end-of-options", ref)
+    except GitCommandError:
+        return
+    finally:
+        repo.close()
+
+
+def resolve_source(source: str, *, ref: str | None, name: str | None, data_dir: Path) -> ResolvedSource:
+    """Make ``source`` (a local repository path or a clone URL) readable at ``ref`` and name it.
+
+    Raises :class:`InvalidInput` (not a git repository, bad name), :class:`NotFound` (unknown ref) or
+    :class:`UpstreamFailed` (the clone or fetch failed).
+    """
+    repo_name = check_name(name or default_name(source))
+    if is_url(source):
+        git_dir = (data_dir / "repos" / repo_name).resolve()
+        _clone_or_fetch(source, git_dir)
+        shown = source
+        cloned = True
+    else:
+        local = Path(source).expanduser().resolve()
+        if not local.exists():
+            raise InvalidInput(f"{source} does not exist", hint="give the path of a git repository or a clone URL")
+        git_dir = local
+        shown = str(local)
+        cloned = False
+    with GitReader(git_dir) as reader:
+        try:
+            commit = reader.resolve(ref)
+        except NotFound:
+            if not cloned or ref is None:
+                raise
+            _fetch_ref(git_dir, ref)
+            commit = reader.resolve(ref)
+        return ResolvedSource(
+            name=repo_name, source=shown, git_dir=reader.git_dir, ref=ref, commit=commit, cloned=cloned
+        )
