@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from service.domain.knowledge import IndexedChunk, ScoredChunk
+from service.domain.lexical import query_terms
 from service.knowledge_base.labelled_sets import LabelledQuery
+from service.ports.chunk_index import ChunkIndex
+from service.ports.embedder import Embedder
 
 KS = (1, 5, 10)
 MRR_DEPTH = 10
@@ -40,6 +43,25 @@ class Fusion(Protocol):
     def __call__(
         self, lexical: Sequence[ScoredChunk], dense: Sequence[ScoredChunk], *, lexical_weight: float
     ) -> list[ScoredChunk]: ...
+
+
+class IndexCandidates:
+    """:class:`Candidates` straight from a :class:`ChunkIndex`: BM25 over the query's search terms, and cosine
+    search with the query's embedding (what hybrid search fuses)."""
+
+    def __init__(self, index: ChunkIndex, embedder: Embedder, *, repository: str) -> None:
+        self._index = index
+        self._embedder = embedder
+        self._repository = repository
+
+    def lexical(self, query: str, k: int) -> list[ScoredChunk]:
+        return self._index.search_lexical(repository=self._repository, terms=query_terms(query), k=k)
+
+    def dense(self, query: str, k: int) -> list[ScoredChunk]:
+        vector = self._embedder.embed_query(query)
+        return self._index.search_dense(
+            repository=self._repository, model_id=self._embedder.model_id, vector=vector, k=k
+        )
 
 
 @dataclass(frozen=True, slots=True)
