@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
 
 import pathspec
 
@@ -114,13 +113,13 @@ def gitignore_matcher(tree: Mapping[str, TreeEntry], read: Callable[[str], bytes
 
     Each ``.gitignore`` applies below its directory, as in git. ``read`` returns a blob's content by sha.
     """
-    specs: list[tuple[str, pathspec.PathSpec[Any]]] = []
+    specs: list[tuple[str, pathspec.GitIgnoreSpec]] = []
     for path, entry in sorted(tree.items()):
         if PurePosixPath(path).name != ".gitignore" or not entry.regular or entry.size > 1_000_000:
             continue
         lines = read(entry.blob_sha).decode("utf-8", "replace").splitlines()
         base = str(PurePosixPath(path).parent)
-        specs.append(("" if base == "." else f"{base}/", pathspec.PathSpec.from_lines("gitwildmatch", lines)))
+        specs.append(("" if base == "." else f"{base}/", pathspec.GitIgnoreSpec.from_lines(lines)))
 
     def ignored(path: str) -> bool:
         return any(path.startswith(base) and spec.match_file(path[len(base) :]) for base, spec in specs)

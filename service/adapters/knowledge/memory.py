@@ -16,9 +16,11 @@ from service.domain.lexical import search_terms, unique_terms
 from service.errors import Conflict, NotFound
 from service.ports.chunk_index import Vector
 
-# Okapi BM25 constants, the usual defaults (also SQLite FTS5's).
+# Okapi BM25 exactly as SQLite FTS5's bm25() computes it (ext/fts5/fts5_aux.c), so that scores agree between
+# backends: IDF = ln((N - n + 0.5) / (n + 0.5)), floored at 1e-6 for terms in more than half the chunks.
 K1 = 1.2
 B = 0.75
+MIN_IDF = 1e-6
 
 
 @dataclass
@@ -39,7 +41,8 @@ class _Entry:
 class InMemoryChunkIndex:
     """:class:`service.ports.chunk_index.ChunkIndex` in dicts; thread-safe (one lock); lost on exit.
 
-    BM25 statistics (document count, average length, document frequency) are those of the repository searched.
+    BM25 statistics (chunk count, average length in terms, document frequency) are those of the repository
+    searched, whatever the filters.
     """
 
     def __init__(self) -> None:
@@ -162,7 +165,7 @@ class InMemoryChunkIndex:
         count = len(entries)
         average = sum(e.length for e in entries) / count or 1.0
         frequency = {t: sum(1 for e in entries if t in e.term_counts) for t in wanted}
-        idf = {t: math.log(1 + (count - n + 0.5) / (n + 0.5)) for t, n in frequency.items() if n}
+        idf = {t: max(math.log((count - n + 0.5) / (n + 0.5)), MIN_IDF) for t, n in frequency.items() if n}
         scored: list[ScoredChunk] = []
         for entry in entries:
             if not matches(entry.chunk, filters):
