@@ -1,5 +1,6 @@
-"""The scratch index an evaluation searches: a corpus of file texts chunked as the indexer chunks them, stored
-in a :class:`ChunkIndex` of its own (never the user's index), and embedded."""
+"""The scratch index an evaluation searches: a corpus of file texts chunked as the indexer chunks them (same
+chunker, ids and content hashes), stored in a :class:`ChunkIndex` of its own, never the user's index. Embed it
+with :func:`service.knowledge_base.embedding.embed_pending`, as the indexer's embeddings are."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ from datetime import UTC, datetime
 
 from service.domain.knowledge import IndexedChunk, IndexedFile, Repository, SkippedFile
 from service.knowledge_base.chunking import chunk_file
+from service.knowledge_base.indexer import chunk_id, content_hash
 from service.ports.chunk_index import ChunkIndex
-from service.ports.embedder import Embedder
 
-EMBED_BATCH = 64
 SCRATCH_COMMIT = "0" * 40
 
 Progress = Callable[[int, int], None]
@@ -29,7 +29,7 @@ def chunks_of(repository: str, path: str, text: str, *, commit: str) -> tuple[In
     blob = git_blob_sha(text.encode("utf-8"))
     chunks = [
         IndexedChunk(
-            chunk_id=f"{repository}:{path}:{chunk.start_line}-{chunk.end_line}",
+            chunk_id=chunk_id(repository, path, chunk.start_line, chunk.end_line, content_hash(chunk.content)),
             repository=repository,
             path=path,
             language=chunk.language,
@@ -39,7 +39,7 @@ def chunks_of(repository: str, path: str, text: str, *, commit: str) -> tuple[In
             end_line=chunk.end_line,
             header=chunk.header,
             text=chunk.text,
-            content_hash=hashlib.sha256(chunk.content.encode("utf-8")).hexdigest(),
+            content_hash=content_hash(chunk.content),
             blob_sha=blob,
             commit=commit,
         )
@@ -75,7 +75,12 @@ def build_scratch_index(
     for chunk in copied:
         if chunk.path not in indexed_files:
             by_path.setdefault(chunk.path, []).append(
-                replace(chunk, repository=repository, chunk_id=f"{repository}:{chunk.chunk_id}", commit=commit)
+                replace(
+                    chunk,
+                    repository=repository,
+                    chunk_id=chunk_id(repository, chunk.path, chunk.start_line, chunk.end_line, chunk.content_hash),
+                    commit=commit,
+                )
             )
     for path, file_chunks in by_path.items():
         first = file_chunks[0]
@@ -87,28 +92,3 @@ def build_scratch_index(
         repository=record, removed_paths=(), files=list(indexed_files.values()), chunks=chunks, skipped=skipped
     )
     return len(chunks)
-
-
-def embed_pending(
-    index: ChunkIndex,
-    embedder: Embedder,
-    *,
-    repository: str,
-    batch: int = EMBED_BATCH,
-    progress: Progress | None = None,
-) -> int:
-    """Embed every chunk of ``repository`` that has no ``embedder`` vector yet; return how many were embedded."""
-    embedded = 0
-    _, total = index.dense_coverage(repository=repository, model_id=embedder.model_id)
-    while True:
-        pending = index.pending_embeddings(repository=repository, model_id=embedder.model_id, limit=batch)
-        if not pending:
-            return embedded
-        vectors = embedder.embed_documents([content for _, content in pending])
-        index.store_embeddings(
-            model_id=embedder.model_id, vectors={digest: vectors[i] for i, (digest, _) in enumerate(pending)}
-        )
-        embedded += len(pending)
-        if progress is not None:
-            done, total = index.dense_coverage(repository=repository, model_id=embedder.model_id)
-            progress(done, total)

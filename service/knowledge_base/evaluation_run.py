@@ -15,6 +15,7 @@ from pathlib import Path
 
 from service.domain.knowledge import IndexedChunk, Repository
 from service.errors import InvalidInput
+from service.knowledge_base.embedding import embed_pending
 from service.knowledge_base.evaluation import (
     DEFAULT_DEPTH,
     DEFAULT_WEIGHTS,
@@ -25,7 +26,7 @@ from service.knowledge_base.evaluation import (
     evaluate,
     gather,
 )
-from service.knowledge_base.evaluation_index import build_scratch_index, embed_pending
+from service.knowledge_base.evaluation_index import build_scratch_index
 from service.knowledge_base.labelled_sets import commit_queries, docstring_corpus, sample
 from service.ports.chunk_index import ChunkIndex
 from service.ports.embedder import Embedder
@@ -137,7 +138,7 @@ def evaluate_repository(
                 commit=repository.commit,
                 progress=report("indexing"),
             )
-            embed_pending(scratch, embedder, repository=scratch_name, progress=report("embedding"))
+            embed_pending(scratch, embedder, scratch_name, progress=report("embedding"))
             runs = gather(
                 queries,
                 IndexCandidates(scratch, embedder, repository=scratch_name),
