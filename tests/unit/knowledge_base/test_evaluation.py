@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from service.adapters.knowledge.memory import InMemoryChunkIndex
-from service.domain.knowledge import IndexedChunk, ScoredChunk
+from service.domain.knowledge import IndexedChunk, Repository, ScoredChunk
 from service.errors import InvalidInput
+from service.knowledge_base.embedding import embed_pending
 from service.knowledge_base.evaluation import (
     QueryRun,
     Scores,
@@ -22,6 +23,8 @@ from service.knowledge_base.evaluation import (
     sweep,
 )
 from service.knowledge_base.evaluation_index import build_scratch_index, git_blob_sha
+from service.knowledge_base.evaluation_run import SETS, EvalRequest, evaluate_repository
+from service.knowledge_base.indexer import sync_repository
 from service.knowledge_base.labelled_sets import (
     LabelledQuery,
     Target,
@@ -32,6 +35,8 @@ from service.knowledge_base.labelled_sets import (
     split,
     strip_docstrings,
 )
+from service.knowledge_base.sources import GitReader, resolve_source
+from tests.knowledge_fakes import CountingEmbedder
 
 GEOMETRY = '''"""Shapes."""
 
@@ -276,3 +281,59 @@ def test_sweep_picks_the_weight_that_ranks_the_answers_first() -> None:
     assert result.as_dict()["best"] == {
         "sum": {"lexical_weight": 0.6, "queries": 1, "recall@1": 1.0, "recall@5": 1.0, "recall@10": 1.0, "mrr@10": 1.0}
     }
+
+
+# --- a whole indexed repository ----------------------------------------------------------------------------------
+
+
+def test_evaluate_repository_searches_a_stripped_scratch_copy_and_the_history(repo: Path, tmp_path: Path) -> None:
+    index, scratch, embedder = InMemoryChunkIndex(), InMemoryChunkIndex(), CountingEmbedder()
+    source = resolve_source(str(repo), ref=None, name="shapes", data_dir=tmp_path / "data")
+    sync_repository(index, source)
+    embed_pending(index, embedder, "shapes")
+    before = {c.chunk_id: c.text for c in index.chunks_for_path(repository="shapes", path="shapes/geometry.py")}
+    request = EvalRequest(sets=SETS, methods={"sum": weighted_sum}, method="sum", lexical_weight=0.5, limit=10)
+    phases: set[str] = set()
+    with GitReader(repo) as reader:
+        result = evaluate_repository(
+            index=index,
+            scratch=scratch,
+            embedder=embedder,
+            repository=index.get_repository(name="shapes"),
+            read_blobs=reader.read_blobs,
+            request=request,
+            progress=lambda phase, done, total: phases.add(phase),
+        )
+    report = result.as_dict()
+    sets = report["sets"]
+    assert isinstance(sets, dict)
+    assert sets["docstrings"]["queries"] == 2
+    assert sets["docstrings"]["pairs_found"] == 2
+    assert sets["commits"]["queries"] == 4  # the three on main and the one merged from the side branch
+    assert sets["commits"]["dense_coverage"][0] == sets["commits"]["dense_coverage"][1] > 0
+    assert {"indexing", "embedding", "searching docstrings", "searching commits"} <= phases
+    # The user's index is untouched; the scratch copy holds the code without its docstrings, README included.
+    assert {c.chunk_id: c.text for c in index.chunks_for_path(repository="shapes", path="shapes/geometry.py")} == before
+    stripped = "".join(c.text for c in scratch.chunks_for_path(repository="eval-shapes", path="shapes/geometry.py"))
+    assert "Compute the area" not in stripped
+    assert "math.pi" in stripped
+    assert scratch.chunks_for_path(repository="eval-shapes", path="README.md")
+    # Plain lexical search finds "perimeter" by its name, so the lexical score is at least one hit in the top 10.
+    assert sets["docstrings"]["lexical"]["recall@10"] > 0
+
+
+def test_evaluation_needs_an_indexed_commit_and_known_sets() -> None:
+    with pytest.raises(InvalidInput):
+        EvalRequest(sets=("nope",), methods={"sum": weighted_sum}, method="sum", lexical_weight=0.5)
+    with pytest.raises(InvalidInput):
+        EvalRequest(sets=SETS, methods={"sum": weighted_sum}, method="rrf", lexical_weight=0.5)
+    unindexed = Repository(name="x", source="x", path="x", ref=None, commit=None, indexed_at=None)
+    with pytest.raises(InvalidInput):
+        evaluate_repository(
+            index=InMemoryChunkIndex(),
+            scratch=InMemoryChunkIndex(),
+            embedder=CountingEmbedder(),
+            repository=unindexed,
+            read_blobs=lambda shas: iter(()),
+            request=EvalRequest(sets=SETS, methods={"sum": weighted_sum}, method="sum", lexical_weight=0.5),
+        )
