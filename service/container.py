@@ -18,6 +18,7 @@ from service.action_groups.handlers.quality import QualityActions, quality_group
 from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
 from service.action_groups.registry import ActionGroupRegistry
+from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
 from service.adapters.storage.findings import SqlFindingStore
@@ -27,7 +28,12 @@ from service.adapters.storage.migrate import current_revision, upgrade_to_head
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, record_jira_webhook
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
+from service.knowledge_base.job import KB_EMBED, KB_SYNC, kb_embed_handler, kb_sync_handler
+from service.knowledge_base.library import KnowledgeBase
+from service.knowledge_base.selection import SelectionRules
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
+from service.ports.chunk_index import ChunkIndex
+from service.ports.embedder import Embedder
 from service.ports.finding_store import FindingStore
 from service.ports.job_queue import JobQueue
 from service.quality.checkers import all_checkers
@@ -48,6 +54,7 @@ class Container:
     job_queue: JobQueue
     finding_store: FindingStore
     storage_backend: str
+    knowledge: KnowledgeBase
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -64,13 +71,16 @@ def build_container(
     call_log: ActionCallLog | None = None,
     in_memory: bool = False,
     extra_groups: Iterable[GroupFactory] = (),
+    chunk_index: ChunkIndex | None = None,
+    embedder: Embedder | None = None,
 ) -> Container:
     """Build the container for ``settings``.
 
     ``call_log`` replaces the database-backed audit log (no database is opened then); ``in_memory`` uses the
     in-memory one (for commands that never serve, such as schema export); ``extra_groups`` adds action groups,
-    each built from the finished container. Raises :class:`ConfigurationError` for a bad database URL or an
-    invalid action-group definition.
+    each built from the finished container; ``chunk_index`` and ``embedder`` replace the knowledge base's
+    adapters (an embedder of None means lexical search only). Raises :class:`ConfigurationError` for a bad
+    database URL or an invalid action-group definition.
     """
     job_queue: JobQueue
     finding_store: FindingStore
@@ -100,6 +110,7 @@ def build_container(
     )
     container = Container(
         settings=settings,
+        knowledge=_knowledge_base(settings, chunk_index, embedder),
         registry=registry,
         dispatcher=dispatcher,
         recorder=recorder,
@@ -130,6 +141,17 @@ def build_container(
     return container
 
 
+def _knowledge_base(settings: Settings, chunk_index: ChunkIndex | None, embedder: Embedder | None) -> KnowledgeBase:
+    indexing = settings.indexing
+    return KnowledgeBase(
+        chunk_index if chunk_index is not None else InMemoryChunkIndex(),
+        embedder,
+        data_dir=settings.data_dir,
+        rules=SelectionRules(max_file_bytes=indexing.max_file_bytes, max_document_bytes=indexing.max_document_bytes),
+        embed_batch=indexing.embed_batch_size,
+    )
+
+
 def build_worker(container: Container, *, worker_id: str) -> Worker:
     """A job worker for every job kind this service defines, with its periodic housekeeping."""
     jobs = container.settings.jobs
@@ -150,6 +172,8 @@ def build_worker(container: Container, *, worker_id: str) -> Worker:
             QUALITY_CHECK: quality_check_handler(
                 container.finding_store, all_checkers, scratch_parent=container.settings.data_dir / "scratch"
             ),
+            KB_SYNC: kb_sync_handler(container.knowledge, container.job_queue),
+            KB_EMBED: kb_embed_handler(container.knowledge),
         },
         worker_id=worker_id,
         lease_seconds=jobs.lease_seconds,

@@ -98,6 +98,24 @@ class QualitySettings(BaseModel):
     )
 
 
+class IndexingSettings(BaseModel):
+    """Indexing git repositories into the knowledge base (``ticketsmith index``, ``POST .../sync``)."""
+
+    allowed_roots: list[Path] = Field(
+        default_factory=list,
+        description="JSON list of directories whose git repositories API callers may have indexed; empty: none.",
+    )
+    allowed_url_prefixes: list[str] = Field(
+        default_factory=list,
+        description="JSON list of URL prefixes API callers may have cloned (https://github.com/acme/); empty: none.",
+    )
+    max_file_bytes: int = Field(default=1_000_000, ge=1, description="Text files larger than this are skipped.")
+    max_document_bytes: int = Field(
+        default=20_000_000, ge=1, description="Documents (pdf, docx, xlsx...) larger than this are skipped."
+    )
+    embed_batch_size: int = Field(default=32, ge=1, le=4096, description="Chunk contents sent to the embedder at once.")
+
+
 class WebhookSettings(BaseModel):
     """Incoming Jira webhooks (``POST /v1/webhooks/jira``)."""
 
@@ -146,6 +164,7 @@ class Settings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    indexing: IndexingSettings = Field(default_factory=IndexingSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @property
