@@ -65,10 +65,17 @@ def load_settings(as_json: bool) -> Settings:
         )
 
 
-def with_container(as_json: bool, *, in_memory: bool, work: Callable[[Container], Any]) -> Any:
+def with_container(
+    as_json: bool,
+    *,
+    in_memory: bool,
+    work: Callable[[Container], Any],
+    factory: Callable[[Settings], Container] | None = None,
+) -> Any:
+    """Run ``work`` with a container built from the settings (by ``factory`` when given: tests pass fakes)."""
     settings = load_settings(as_json)
     try:
-        container = build_container(settings, in_memory=in_memory)
+        container = factory(settings) if factory is not None else build_container(settings, in_memory=in_memory)
     except TicketsmithError as exc:
         fail(exc, as_json=as_json)
     try:

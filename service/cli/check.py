@@ -17,7 +17,10 @@ from service.cli._common import (
     fail,
     load_settings,
     out,
+    with_container,
 )
+from service.cli.knowledge import container_factory
+from service.container import Container
 from service.domain.findings import Finding, Severity
 from service.errors import InvalidInput, TicketsmithError
 from service.quality.checkers import all_checkers
@@ -69,9 +72,30 @@ def _print_report(report: CheckReport) -> None:
         err.print(f"[yellow]skipped[/] {skipped.name}: {skipped.reason}", highlight=False)
 
 
+def _repository_root(ctx: typer.Context, path: Path, *, as_json: bool) -> Path:
+    """``path`` when it exists, else the work tree of the indexed repository of that name."""
+    if path.exists():
+        return path
+    name = str(path)
+
+    def work(container: Container) -> Path:
+        if not container.knowledge.known(name):
+            raise InvalidInput(
+                f"{name} is neither a directory nor the name of an indexed repository",
+                hint=f"give a repository path, or index it under that name first: ticketsmith index PATH --name {name}",
+            )
+        return container.knowledge.work_tree(name)
+
+    root: Path = with_container(as_json, in_memory=False, work=work, factory=container_factory(ctx))
+    return root
+
+
 @app.command()
 def check(
-    path: Annotated[Path, typer.Argument(help="A git repository to check.")] = Path("."),
+    ctx: typer.Context,
+    path: Annotated[
+        Path, typer.Argument(help="A git repository to check, or the name of an indexed repository.")
+    ] = Path("."),
     since: Annotated[str | None, typer.Option(help="Only files changed since this commit, branch or tag.")] = None,
     fail_on: Annotated[
         str, typer.Option(help="Exit 1 when a finding is at least this severe: critical, high, medium, low, info.")
@@ -85,6 +109,7 @@ def check(
     except ValueError:
         fail(InvalidInput(f"unknown severity {fail_on!r}", hint="critical, high, medium, low or info"), as_json=as_json)
     settings = load_settings(as_json)
+    path = _repository_root(ctx, path, as_json=as_json)
     checkers = all_checkers()
     try:
         if as_json or not out.is_terminal:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from sqlalchemy import Engine
 
 from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.domain.knowledge import ChunkFilters, IndexedChunk, IndexedFile, Repository, SkippedFile
-from service.domain.lexical import query_terms
+from service.domain.lexical import query_terms, search_terms
 from service.errors import Conflict, InvalidInput, NotFound
 from service.ports.chunk_index import ChunkIndex
 
@@ -513,3 +514,26 @@ def test_delete_repository_drops_everything_but_embeddings(index: ChunkIndex) ->
     apply(index, mine)
     assert index.pending_embeddings(repository="demo", model_id=MODEL, limit=100) == []
     assert lexical_ids(index, "doomed_marker") == [mine[0].chunk_id]
+
+
+def test_lexical_scores_are_okapi_bm25_over_the_repository(index: ChunkIndex) -> None:
+    corpus = with_filler([chunk(f"m{i}.py", 0, "widget helper " + "alpha " * i) for i in range(6)])
+    apply(index, corpus)
+    apply(index, [chunk("a.py", 0, "alpha " * 9, repository="other")], repository=repo("other"))
+    documents = {c.chunk_id: search_terms(c.content) for c in corpus}
+    average = sum(map(len, documents.values())) / len(documents)
+
+    def bm25(terms: list[str], document: list[str]) -> float:
+        score = 0.0
+        for term in terms:
+            n = sum(1 for d in documents.values() if term in d)
+            idf = max(math.log((len(documents) - n + 0.5) / (n + 0.5)), 1e-6)
+            tf = document.count(term)
+            score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * len(document) / average))
+        return score
+
+    terms = ["alpha", "helper"]
+    hits = index.search_lexical(repository="demo", terms=terms, k=20)
+    assert len(hits) == 6
+    for hit in hits:
+        assert hit.score == pytest.approx(bm25(terms, documents[hit.chunk.chunk_id]), rel=1e-4)

@@ -1,0 +1,454 @@
+"""The embedded ChunkIndex: one SQLite file (FTS5 for BM25) and exact dense search over an in-memory matrix.
+
+The index lives in its own file (``<data_dir>/index/knowledge.db``), not in the service database: it is a large,
+rebuildable cache, and SQLite has one writer per file, so a long index write would otherwise stall job and
+audit writes. Each repository gets its own FTS5 table, so BM25 statistics are the repository's own. Embeddings
+are float32 blobs keyed by (model id, content hash); dense search loads a repository's rows for a model into a
+:class:`FlatMatrix` once and reloads it when a generation counter (bumped by every change) moves.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from service.adapters.knowledge.common import check_changes, check_k, check_vectors, unit_vector
+from service.adapters.knowledge.matrix import FlatMatrix
+from service.adapters.knowledge.sqlite_schema import SCHEMA, SCHEMA_VERSION, fts_table
+from service.domain.knowledge import ChunkFilters, IndexedChunk, IndexedFile, Repository, ScoredChunk, SkippedFile
+from service.domain.lexical import search_terms, unique_terms
+from service.errors import ConfigurationError, Conflict, InvalidInput, NotFound
+from service.ports.chunk_index import Vector
+
+_CHUNK_COLUMNS = (
+    "c.id, c.chunk_id, r.name, c.path, c.language, c.kind, c.symbol, c.start_line, c.end_line, c.header, c.text,"
+    " c.content_hash, c.blob_sha, c.commit_sha"
+)
+# Table names in f-strings below are constants or fts_table(int): never user input (hence the S608 waivers).
+_CHUNKS = f"SELECT {_CHUNK_COLUMNS} FROM chunks c JOIN repositories r ON r.id = c.repo_id"  # noqa: S608
+
+
+def _chunk(row: Any) -> IndexedChunk:
+    return IndexedChunk(*row[1:14])
+
+
+def _repository(row: Any) -> Repository:
+    name, source, path, ref, commit, indexed_at = row
+    return Repository(
+        name=name,
+        source=source,
+        path=path,
+        ref=ref,
+        commit=commit,
+        indexed_at=None if indexed_at is None else datetime.fromisoformat(indexed_at),
+    )
+
+
+def _fnmatch(path: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(path, pattern)
+
+
+def _filter_sql(filters: ChunkFilters | None) -> tuple[str, list[Any]]:
+    if filters is None:
+        return "", []
+    clauses, params = [], []
+    if filters.language is not None:
+        clauses.append("c.language = ?")
+        params.append(filters.language)
+    if filters.kind is not None:
+        clauses.append("c.kind = ?")
+        params.append(filters.kind)
+    if filters.path_glob is not None:
+        clauses.append("kb_fnmatch(c.path, ?)")
+        params.append(filters.path_glob)
+    return "".join(f" AND {clause}" for clause in clauses), params
+
+
+def _match_expression(terms: Sequence[str]) -> str:
+    """An FTS5 query matching any of ``terms``, each a quoted string (FTS5 escapes ``"`` by doubling it)."""
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+class SqliteChunkIndex:
+    """:class:`service.ports.chunk_index.ChunkIndex` in one SQLite file (WAL: readers beside one writer).
+
+    Each thread reads on its own connection; writes take an in-process lock and ``BEGIN IMMEDIATE``, so other
+    processes on the same file wait (busy timeout) rather than fail. Raises :class:`ConfigurationError` when the
+    file cannot be opened or was written by a newer schema.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_seconds: float = 30.0) -> None:
+        self._path = path
+        self._timeout = busy_timeout_seconds
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._write_lock = threading.Lock()
+        self._registry_lock = threading.Lock()
+        self._matrices: dict[tuple[str, str], FlatMatrix] = {}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigurationError(
+                f"cannot open the knowledge index at {path}: {exc}",
+                hint="check that TICKETSMITH_DATA_DIR is writable, or delete the index file and index again",
+            ) from None
+
+    def close(self) -> None:
+        """Close every connection this index opened. Safe to call twice."""
+        with self._registry_lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+            self._matrices.clear()
+        self._local = threading.local()
+
+    # Connections and transactions
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            connection.create_function("kb_fnmatch", 2, _fnmatch, deterministic=True)
+            self._local.connection = connection
+            with self._registry_lock:
+                self._connections.append(connection)
+        return connection
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        connection = self._connection()
+        with self._write_lock:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One snapshot for several statements (a deferred transaction that only reads)."""
+        connection = self._connection()
+        connection.execute("BEGIN")
+        try:
+            yield connection
+        finally:
+            connection.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._write() as connection:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"the knowledge index at {self._path} has schema {version}; this version reads {SCHEMA_VERSION}",
+                    hint="upgrade ticketsmith, or move the index file away and index again",
+                )
+            if version < SCHEMA_VERSION:
+                for statement in SCHEMA:
+                    connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @staticmethod
+    def _repo_id(connection: sqlite3.Connection, name: str) -> int | None:
+        row = connection.execute("SELECT id FROM repositories WHERE name = ?", (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    # Repositories
+
+    @staticmethod
+    def _save(connection: sqlite3.Connection, repository: Repository) -> int:
+        connection.execute(
+            "INSERT INTO repositories (name, source, path, ref, commit_sha, indexed_at) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET source = excluded.source, path = excluded.path, ref = excluded.ref,"
+            " commit_sha = excluded.commit_sha, indexed_at = excluded.indexed_at",
+            (
+                repository.name,
+                repository.source,
+                repository.path,
+                repository.ref,
+                repository.commit,
+                None if repository.indexed_at is None else repository.indexed_at.isoformat(),
+            ),
+        )
+        repo_id = SqliteChunkIndex._repo_id(connection, repository.name)
+        assert repo_id is not None  # inserted just above, in this transaction
+        connection.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts_table(repo_id)} USING fts5(terms)")
+        return repo_id
+
+    def save_repository(self, *, repository: Repository) -> None:
+        with self._write() as connection:
+            self._save(connection, repository)
+
+    def get_repository(self, *, name: str) -> Repository:
+        row = (
+            self._connection()
+            .execute("SELECT name, source, path, ref, commit_sha, indexed_at FROM repositories WHERE name = ?", (name,))
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound(f"no indexed repository {name!r}", hint="index it first with 'ticketsmith index PATH'")
+        return _repository(row)
+
+    def list_repositories(self) -> list[Repository]:
+        rows = self._connection().execute(
+            "SELECT name, source, path, ref, commit_sha, indexed_at FROM repositories ORDER BY name"
+        )
+        return [_repository(row) for row in rows]
+
+    def delete_repository(self, *, name: str) -> None:
+        with self._write() as connection:
+            repo_id = self._repo_id(connection, name)
+            if repo_id is None:
+                return
+            connection.execute(f"DROP TABLE IF EXISTS {fts_table(repo_id)}")
+            for table in ("chunks", "files", "skipped"):
+                connection.execute(f"DELETE FROM {table} WHERE repo_id = ?", (repo_id,))  # noqa: S608
+            connection.execute("DELETE FROM repositories WHERE id = ?", (repo_id,))
+
+    # Changes
+
+    def apply_changes(
+        self,
+        *,
+        repository: Repository,
+        removed_paths: Collection[str],
+        files: Sequence[IndexedFile],
+        chunks: Sequence[IndexedChunk],
+        skipped: Sequence[SkippedFile],
+    ) -> None:
+        check_changes(repository, files, chunks)
+        terms = [" ".join(search_terms(chunk.content)) for chunk in chunks]  # outside the write lock
+        replaced = [(p,) for p in {*removed_paths, *(f.path for f in files), *(s.path for s in skipped)}]
+        try:
+            with self._write() as connection:
+                repo_id = self._save(connection, repository)
+                fts = fts_table(repo_id)
+                owned = [(repo_id, path) for (path,) in replaced]
+                connection.executemany(
+                    f"DELETE FROM {fts} WHERE rowid IN (SELECT id FROM chunks WHERE repo_id = ? AND path = ?)",  # noqa: S608
+                    owned,
+                )
+                for table in ("chunks", "files", "skipped"):
+                    connection.executemany(f"DELETE FROM {table} WHERE repo_id = ? AND path = ?", owned)  # noqa: S608
+                connection.executemany(
+                    "INSERT INTO files (repo_id, path, blob_sha, language, chunk_count) VALUES (?, ?, ?, ?, ?)",
+                    [(repo_id, f.path, f.blob_sha, f.language, f.chunk_count) for f in files],
+                )
+                first_id = connection.execute("SELECT coalesce(max(id), 0) + 1 FROM chunks").fetchone()[0]
+                connection.executemany(
+                    "INSERT INTO chunks (id, chunk_id, repo_id, path, language, kind, symbol, symbol_tail,"
+                    " start_line, end_line, header, text, content_hash, blob_sha, commit_sha)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            first_id + i,
+                            c.chunk_id,
+                            repo_id,
+                            c.path,
+                            c.language,
+                            c.kind,
+                            c.symbol,
+                            c.symbol.rsplit(".", 1)[-1],
+                            c.start_line,
+                            c.end_line,
+                            c.header,
+                            c.text,
+                            c.content_hash,
+                            c.blob_sha,
+                            c.commit,
+                        )
+                        for i, c in enumerate(chunks)
+                    ],
+                )
+                connection.executemany(
+                    f"INSERT INTO {fts} (rowid, terms) VALUES (?, ?)",  # noqa: S608
+                    [(first_id + i, text) for i, text in enumerate(terms)],
+                )
+                connection.executemany(
+                    "INSERT INTO skipped (repo_id, path, reason) VALUES (?, ?, ?)",
+                    [(repo_id, s.path, s.reason) for s in skipped],
+                )
+                connection.execute("UPDATE repositories SET generation = generation + 1 WHERE id = ?", (repo_id,))
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(
+                f"the change for {repository.name!r} clashes with the index ({exc}); nothing was changed",
+                hint="chunk ids must be unique across the index",
+            ) from None
+
+    # Reads
+
+    def file_blobs(self, *, repository: str) -> dict[str, str]:
+        rows = self._connection().execute(
+            "SELECT f.path, f.blob_sha FROM files f JOIN repositories r ON r.id = f.repo_id WHERE r.name = ?",
+            (repository,),
+        )
+        return dict(rows)
+
+    def skipped_files(self, *, repository: str) -> list[SkippedFile]:
+        rows = self._connection().execute(
+            "SELECT s.path, s.reason FROM skipped s JOIN repositories r ON r.id = s.repo_id WHERE r.name = ?"
+            " ORDER BY s.path",
+            (repository,),
+        )
+        return [SkippedFile(path=path, reason=reason) for path, reason in rows]
+
+    def list_files(self, *, repository: str, prefix: str = "", limit: int = 1000) -> list[IndexedFile]:
+        rows = self._connection().execute(
+            "SELECT f.path, f.blob_sha, f.language, f.chunk_count FROM files f JOIN repositories r ON r.id = f.repo_id"
+            " WHERE r.name = ? AND substr(f.path, 1, ?) = ? ORDER BY f.path LIMIT ?",
+            (repository, len(prefix), prefix, max(limit, 0)),
+        )
+        return [IndexedFile(*row) for row in rows]
+
+    def get_chunks(self, *, chunk_ids: Sequence[str]) -> list[IndexedChunk]:
+        if not chunk_ids:
+            return []
+        found: dict[str, IndexedChunk] = {}
+        connection = self._connection()
+        unique = list(dict.fromkeys(chunk_ids))
+        for start in range(0, len(unique), 500):  # below SQLite's limit on bound parameters
+            batch = unique[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            for row in connection.execute(f"{_CHUNKS} WHERE c.chunk_id IN ({marks})", batch):
+                found[row[1]] = _chunk(row)
+        return [found[chunk_id] for chunk_id in chunk_ids if chunk_id in found]
+
+    def _chunks_by_key(self, connection: sqlite3.Connection, keys: Sequence[int]) -> dict[int, IndexedChunk]:
+        marks = ",".join("?" * len(keys))
+        return {row[0]: _chunk(row) for row in connection.execute(f"{_CHUNKS} WHERE c.id IN ({marks})", list(keys))}
+
+    def chunks_for_path(self, *, repository: str, path: str) -> list[IndexedChunk]:
+        rows = self._connection().execute(
+            f"{_CHUNKS} WHERE r.name = ? AND c.path = ? ORDER BY c.start_line, c.end_line, c.chunk_id",
+            (repository, path),
+        )
+        return [_chunk(row) for row in rows]
+
+    def find_symbols(self, *, repository: str, name: str, limit: int = 50) -> list[IndexedChunk]:
+        if not name:
+            return []
+        rows = self._connection().execute(
+            f"{_CHUNKS} WHERE r.name = ? AND c.symbol_tail = ? ORDER BY c.path, c.start_line, c.chunk_id",
+            (repository, name.rsplit(".", 1)[-1]),
+        )
+        found = [c for c in map(_chunk, rows) if c.symbol == name or c.symbol.endswith(f".{name}")]
+        return found[: max(limit, 0)]
+
+    # Search
+
+    def search_lexical(
+        self, *, repository: str, terms: Sequence[str], k: int, filters: ChunkFilters | None = None
+    ) -> list[ScoredChunk]:
+        check_k(k)
+        wanted = [term for term in unique_terms(terms) if any(ch.isalnum() for ch in term)]
+        if not wanted:
+            return []
+        with self._read() as connection:
+            repo_id = self._repo_id(connection, repository)
+            if repo_id is None:
+                return []
+            fts = fts_table(repo_id)
+            where, params = _filter_sql(filters)
+            try:
+                rows = connection.execute(
+                    f"SELECT {_CHUNK_COLUMNS}, -bm25({fts}) FROM {fts} JOIN chunks c ON c.id = {fts}.rowid"  # noqa: S608
+                    f" JOIN repositories r ON r.id = c.repo_id WHERE {fts} MATCH ?{where}"
+                    f" ORDER BY bm25({fts}) LIMIT ?",
+                    [_match_expression(wanted), *params, k],
+                ).fetchall()
+            except sqlite3.OperationalError as exc:  # an FTS5 query syntax error
+                raise InvalidInput(f"cannot search for {wanted!r}: {exc}") from None
+        return [ScoredChunk(chunk=_chunk(row), score=float(row[-1])) for row in rows]
+
+    def _matrix(self, connection: sqlite3.Connection, repository: str, model_id: str) -> FlatMatrix | None:
+        head = connection.execute(
+            "SELECT r.id, r.generation, m.generation, m.dimensions FROM repositories r"
+            " LEFT JOIN models m ON m.model_id = ? WHERE r.name = ?",
+            (model_id, repository),
+        ).fetchone()
+        if head is None or head[2] is None:
+            return None
+        repo_id, repo_generation, model_generation, dimensions = head
+        version = (repo_id, repo_generation, model_generation)
+        key = (repository, model_id)
+        with self._registry_lock:
+            cached = self._matrices.get(key)
+        if cached is not None and cached.version == version:
+            return cached
+        records = connection.execute(
+            "SELECT c.id, c.language, c.kind, c.path, e.vector FROM chunks c JOIN embeddings e"
+            " ON e.model_id = ? AND e.content_hash = c.content_hash WHERE c.repo_id = ? ORDER BY c.id",
+            (model_id, repo_id),
+        ).fetchall()
+        matrix = FlatMatrix.build(version, records, dimensions)
+        with self._registry_lock:
+            self._matrices[key] = matrix
+        return matrix
+
+    def search_dense(
+        self, *, repository: str, model_id: str, vector: Vector, k: int, filters: ChunkFilters | None = None
+    ) -> list[ScoredChunk]:
+        check_k(k)
+        with self._read() as connection:
+            matrix = self._matrix(connection, repository, model_id)
+            if matrix is None:
+                return []
+            best = matrix.top_k(unit_vector(vector), k, filters)
+            if not best:
+                return []
+            chunks = self._chunks_by_key(connection, [key for key, _ in best])
+        return [ScoredChunk(chunk=chunks[key], score=score) for key, score in best if key in chunks]
+
+    # Embeddings
+
+    def pending_embeddings(self, *, repository: str, model_id: str, limit: int) -> list[tuple[str, str]]:
+        rows = self._connection().execute(
+            "SELECT c.content_hash, c.header, c.text FROM chunks c JOIN repositories r ON r.id = c.repo_id"
+            " WHERE r.name = ? AND NOT EXISTS (SELECT 1 FROM embeddings e"
+            " WHERE e.model_id = ? AND e.content_hash = c.content_hash)"
+            " GROUP BY c.content_hash ORDER BY c.content_hash LIMIT ?",
+            (repository, model_id, max(limit, 0)),
+        )
+        return [(content_hash, f"{header}\n{text}") for content_hash, header, text in rows]
+
+    def store_embeddings(self, *, model_id: str, vectors: Mapping[str, Vector]) -> None:
+        if not vectors:
+            return
+        with self._write() as connection:
+            row = connection.execute("SELECT dimensions FROM models WHERE model_id = ?", (model_id,)).fetchone()
+            rows = check_vectors(vectors, dimensions=None if row is None else int(row[0]))
+            dimensions = next(iter(rows.values())).shape[0]
+            connection.execute(
+                "INSERT INTO models (model_id, dimensions) VALUES (?, ?)"
+                " ON CONFLICT (model_id) DO UPDATE SET generation = generation + 1",
+                (model_id, dimensions),
+            )
+            connection.executemany(
+                "INSERT OR REPLACE INTO embeddings (model_id, content_hash, vector) VALUES (?, ?, ?)",
+                [(model_id, h, unit_vector(v).tobytes()) for h, v in rows.items()],
+            )
+
+    def dense_coverage(self, *, repository: str, model_id: str) -> tuple[int, int]:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT count(e.content_hash), count(*) FROM chunks c JOIN repositories r ON r.id = c.repo_id"
+                " LEFT JOIN embeddings e ON e.model_id = ? AND e.content_hash = c.content_hash WHERE r.name = ?",
+                (model_id, repository),
+            )
+            .fetchone()
+        )
+        return int(row[0]), int(row[1])

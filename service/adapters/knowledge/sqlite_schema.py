@@ -1,0 +1,74 @@
+"""The tables of the embedded knowledge index (its own SQLite file; ``PRAGMA user_version`` is the schema version).
+
+A later schema adds statements under a new version number; the index is a cache of the repositories, so a
+version that cannot be migrated in place may also ask the user to index again.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS repositories (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        path TEXT NOT NULL,
+        ref TEXT,
+        commit_sha TEXT,
+        indexed_at TEXT,
+        generation INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE IF NOT EXISTS files (
+        repo_id INTEGER NOT NULL REFERENCES repositories (id),
+        path TEXT NOT NULL,
+        blob_sha TEXT NOT NULL,
+        language TEXT NOT NULL,
+        chunk_count INTEGER NOT NULL,
+        PRIMARY KEY (repo_id, path)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS skipped (
+        repo_id INTEGER NOT NULL REFERENCES repositories (id),
+        path TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (repo_id, path)
+    ) WITHOUT ROWID""",
+    # id is also the rowid of the chunk's row in the repository's FTS5 table.
+    """CREATE TABLE IF NOT EXISTS chunks (
+        id INTEGER PRIMARY KEY,
+        chunk_id TEXT NOT NULL UNIQUE,
+        repo_id INTEGER NOT NULL REFERENCES repositories (id),
+        path TEXT NOT NULL,
+        language TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        symbol_tail TEXT NOT NULL,
+        start_line INTEGER NOT NULL,
+        end_line INTEGER NOT NULL,
+        header TEXT NOT NULL,
+        text TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        blob_sha TEXT NOT NULL,
+        commit_sha TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS chunks_by_path ON chunks (repo_id, path, start_line)",
+    "CREATE INDEX IF NOT EXISTS chunks_by_content ON chunks (repo_id, content_hash)",
+    "CREATE INDEX IF NOT EXISTS chunks_by_symbol ON chunks (repo_id, symbol_tail)",
+    # generation moves whenever vectors are stored, so cached matrices know to reload.
+    """CREATE TABLE IF NOT EXISTS models (
+        model_id TEXT PRIMARY KEY,
+        dimensions INTEGER NOT NULL,
+        generation INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE IF NOT EXISTS embeddings (
+        model_id TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (model_id, content_hash)
+    ) WITHOUT ROWID""",
+)
+
+
+def fts_table(repo_id: int) -> str:
+    """The FTS5 table of one repository: its chunks' search terms, space-separated, rowid = ``chunks.id``."""
+    return f"terms_{int(repo_id)}"

@@ -1,0 +1,81 @@
+"""The knowledge-base facade: search modes and their fallbacks, status, and work trees for `check NAME`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.adapters.knowledge.memory import InMemoryChunkIndex
+from service.errors import InvalidInput, NotFound
+from service.knowledge_base.library import KnowledgeBase
+from service.knowledge_base.selection import SelectionRules
+from tests.knowledge_fakes import CountingEmbedder
+from tests.knowledge_repos import MAX_FILE_BYTES, commit, git, make_knowledge_repo, write
+
+
+def _base(tmp_path: Path, embedder: CountingEmbedder | None) -> KnowledgeBase:
+    return KnowledgeBase(
+        InMemoryChunkIndex(),
+        embedder,
+        data_dir=tmp_path / "data",
+        rules=SelectionRules(max_file_bytes=MAX_FILE_BYTES),
+    )
+
+
+def test_modes_and_coverage(tmp_path: Path) -> None:
+    root = make_knowledge_repo(tmp_path / "triage")
+    knowledge = _base(tmp_path, CountingEmbedder())
+    knowledge.sync(str(root), name=None, ref=None)
+    early = knowledge.search("parse priority", repository="triage", k=3)
+    assert early.mode == "lexical"
+    assert early.note == "lexical only: nothing is embedded yet"
+    knowledge.embed("triage")
+    status = knowledge.status("triage")
+    assert status.embedded == status.chunks > 0
+    hybrid = knowledge.search("parse priority", repository="triage", k=3)
+    assert (hybrid.mode, hybrid.note) == ("hybrid", None)
+    assert hybrid.hits[0].chunk.symbol == "parse_priority"
+    dense = knowledge.search("parse priority", repository="triage", k=3, mode="dense")
+    assert len(dense.hits) == 3
+
+
+def test_dense_without_a_model_is_refused(tmp_path: Path) -> None:
+    root = make_knowledge_repo(tmp_path / "triage")
+    knowledge = _base(tmp_path, None)
+    knowledge.sync(str(root), name=None, ref=None)
+    assert knowledge.embed("triage") is None
+    with pytest.raises(InvalidInput, match="no embedding model"):
+        knowledge.search("x", repository="triage", mode="dense")
+    with pytest.raises(NotFound) as caught:
+        knowledge.status("other")
+    assert caught.value.hint == "index it first: ticketsmith index PATH_OR_URL --name other"
+
+
+def test_default_repository(tmp_path: Path) -> None:
+    knowledge = _base(tmp_path, None)
+    with pytest.raises(NotFound):
+        knowledge.default_repository(None)
+    root = make_knowledge_repo(tmp_path / "triage")
+    knowledge.sync(str(root), name="a", ref=None)
+    assert knowledge.default_repository(None) == "a"
+    knowledge.sync(str(root), name="b", ref=None)
+    with pytest.raises(InvalidInput, match="several"):
+        knowledge.default_repository(None)
+
+
+def test_work_tree_of_a_clone_is_the_indexed_commit(tmp_path: Path) -> None:
+    origin = make_knowledge_repo(tmp_path / "origin")
+    knowledge = _base(tmp_path, None)
+    first = knowledge.sync(f"file://{origin}", name="cloned", ref=None)
+    tree = knowledge.work_tree("cloned")
+    assert tree == (tmp_path / "data" / "worktrees" / "cloned").resolve()
+    assert git(tree, "rev-parse", "HEAD").strip() == first.commit
+    assert (tree / "triage" / "router.py").exists()
+    write(origin, {"later.py": "L = 1\n"})
+    newer = commit(origin, "later")
+    knowledge.sync(None, name="cloned", ref=None)
+    assert git(knowledge.work_tree("cloned"), "rev-parse", "HEAD").strip() == newer
+    local = make_knowledge_repo(tmp_path / "local")
+    knowledge.sync(str(local), name="local", ref=None)
+    assert knowledge.work_tree("local") == local.resolve()
