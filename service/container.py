@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
@@ -20,6 +21,7 @@ from service.action_groups.operations import ActionGroup
 from service.action_groups.registry import ActionGroupRegistry
 from service.adapters.embeddings import build_embedder
 from service.adapters.knowledge.memory import InMemoryChunkIndex
+from service.adapters.knowledge.sqlite import SqliteChunkIndex
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
 from service.adapters.storage.findings import SqlFindingStore
@@ -154,6 +156,13 @@ def _knowledge_base(settings: Settings, chunk_index: ChunkIndex | None, embedder
         rules=SelectionRules(max_file_bytes=indexing.max_file_bytes, max_document_bytes=indexing.max_document_bytes),
         embed_batch=indexing.embed_batch_size,
     )
+
+
+def scratch_chunk_index(directory: Path) -> tuple[ChunkIndex, Callable[[], None]]:
+    """An empty index of the embedded kind in ``directory`` (for evaluations, never the user's index), and the
+    function that closes it."""
+    index = SqliteChunkIndex(directory / "scratch-index.sqlite3")
+    return index, index.close
 
 
 def build_worker(container: Container, *, worker_id: str) -> Worker:

@@ -24,6 +24,7 @@ KS = (1, 5, 10)
 MRR_DEPTH = 10
 DEFAULT_DEPTH = 50
 DEFAULT_WEIGHTS = tuple(round(i / 20, 2) for i in range(21))
+RRF_K = 60
 
 Progress = Callable[[int, int], None]
 
@@ -62,6 +63,26 @@ class IndexCandidates:
         return self._index.search_dense(
             repository=self._repository, model_id=self._embedder.model_id, vector=vector, k=k
         )
+
+
+def weighted_reciprocal_rank(
+    lexical: Sequence[ScoredChunk], dense: Sequence[ScoredChunk], *, lexical_weight: float
+) -> list[ScoredChunk]:
+    """Reciprocal rank fusion (Cormack et al., 2009) with weights: score = w / (60 + lexical rank) +
+    (1 - w) / (60 + dense rank). At w = 0.5 it ranks as the search facade's equal-weight fusion does."""
+    totals: dict[str, float] = {}
+    chunks: dict[str, IndexedChunk] = {}
+    for weight, results in ((lexical_weight, lexical), (1 - lexical_weight, dense)):
+        for rank, hit in enumerate(results, start=1):
+            chunks[hit.chunk.chunk_id] = hit.chunk
+            totals[hit.chunk.chunk_id] = totals.get(hit.chunk.chunk_id, 0.0) + weight / (RRF_K + rank)
+    order = sorted(totals, key=lambda chunk_id: -totals[chunk_id])
+    return [ScoredChunk(chunk=chunks[chunk_id], score=totals[chunk_id]) for chunk_id in order]
+
+
+FUSION_METHODS: dict[str, Fusion] = {"rrf": weighted_reciprocal_rank}
+DEFAULT_METHOD = "rrf"
+DEFAULT_LEXICAL_WEIGHT = 0.5
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
+from service.adapters.embeddings.fake import HashingEmbedder
 from service.adapters.knowledge.memory import InMemoryChunkIndex
+from service.cli import app
+from service.container import Container, build_container
 from service.domain.knowledge import IndexedChunk, Repository, ScoredChunk
 from service.errors import InvalidInput
 from service.knowledge_base.embedding import embed_pending
 from service.knowledge_base.evaluation import (
+    FUSION_METHODS,
     QueryRun,
     Scores,
     best_points,
@@ -36,6 +42,7 @@ from service.knowledge_base.labelled_sets import (
     strip_docstrings,
 )
 from service.knowledge_base.sources import GitReader, resolve_source
+from service.settings import Settings
 from tests.knowledge_fakes import CountingEmbedder
 
 GEOMETRY = '''"""Shapes."""
@@ -337,3 +344,76 @@ def test_evaluation_needs_an_indexed_commit_and_known_sets() -> None:
             read_blobs=lambda shas: iter(()),
             request=EvalRequest(sets=SETS, methods={"sum": weighted_sum}, method="sum", lexical_weight=0.5),
         )
+
+
+# --- the CLI ---------------------------------------------------------------------------------------------------
+
+
+class Backends:
+    """One index and the in-package fake embedder, handed to every command's container."""
+
+    def __init__(self) -> None:
+        self.index = InMemoryChunkIndex()
+        self.embedder = HashingEmbedder()
+
+    def __call__(self, settings: Settings) -> Container:
+        return build_container(settings, chunk_index=self.index, embedder=self.embedder)
+
+    def run(self, *args: str) -> Result:
+        return CliRunner().invoke(app, list(args), obj={"container_factory": self})
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TICKETSMITH_API_KEYS", raising=False)
+    monkeypatch.setenv("TICKETSMITH_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_cli_eval_retrieval_json(repo: Path) -> None:
+    backends = Backends()
+    indexed = backends.run("index", str(repo), "--name", "shapes", "--json")
+    assert indexed.exit_code == 0, indexed.output
+    result = backends.run("eval", "retrieval", "--repo", "shapes", "--limit", "3", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["repository"] == "shapes"
+    assert report["commit"] == git(repo, "rev-parse", "HEAD")
+    docstrings, commits = report["sets"]["docstrings"], report["sets"]["commits"]
+    assert (docstrings["queries"], docstrings["pairs_found"]) == (2, 2)
+    assert (commits["queries"], commits["pairs_found"]) == (3, 4)
+    for measured in (docstrings, commits):
+        for retriever in ("lexical", "dense", "hybrid"):
+            assert set(measured[retriever]) >= {"recall@1", "recall@5", "recall@10", "mrr@10"}
+            assert 0 <= measured[retriever]["recall@1"] <= measured[retriever]["recall@10"] <= 1
+        assert measured["best"].keys() == FUSION_METHODS.keys()
+        assert len(measured["sweep"]) == len(FUSION_METHODS) * 21
+    # Only the docstring set asked: no history read, and the user's index still holds the original code.
+    only = backends.run("eval", "retrieval", "--repo", "shapes", "--set", "docstrings", "--json")
+    assert list(json.loads(only.output)["sets"]) == ["docstrings"]
+    texts = "".join(c.text for c in backends.index.chunks_for_path(repository="shapes", path="shapes/geometry.py"))
+    assert "Compute the area of a circle" in texts
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_cli_eval_retrieval_errors(repo: Path) -> None:
+    backends = Backends()
+    missing = backends.run("eval", "retrieval", "--repo", "nope", "--json")
+    assert missing.exit_code == 1
+    assert json.loads(missing.output)["error"]["code"] == "not_found"
+    backends.run("index", str(repo), "--name", "shapes", "--json")
+    bad = backends.run("eval", "retrieval", "--repo", "shapes", "--set", "tickets", "--json")
+    assert bad.exit_code == 2
+    assert "--set" in json.loads(bad.output)["error"]["hint"]
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_cli_eval_retrieval_prints_a_table(repo: Path) -> None:
+    backends = Backends()
+    backends.run("index", str(repo), "--name", "shapes", "--json")
+    result = backends.run("eval", "retrieval", "--repo", "shapes", "--set", "commits")
+    assert result.exit_code == 0, result.output
+    assert "commits: 4 queries" in result.output
+    assert "MRR@10" in result.output
+    assert "best rrf" in result.output
