@@ -57,8 +57,8 @@ class Container:
     job_queue: JobQueue
     finding_store: FindingStore
     storage_backend: str
-    knowledge: KnowledgeBase
     embedder: Embedder  # loads its model on the first embedding call, never at start-up
+    knowledge: KnowledgeBase
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -82,9 +82,10 @@ def build_container(
 
     ``call_log`` replaces the database-backed audit log (no database is opened then); ``in_memory`` uses the
     in-memory one (for commands that never serve, such as schema export); ``extra_groups`` adds action groups,
-    each built from the finished container; ``chunk_index`` replaces the knowledge base's index and ``embedder``
-    the one ``settings.embeddings`` picks (not yet loaded). Raises :class:`ConfigurationError` for a bad database
-    URL or an invalid action-group definition.
+    each built from the finished container. Raises :class:`ConfigurationError` for a bad database URL or an
+    invalid action-group definition. ``embedder`` replaces the one ``settings.embeddings`` picks (not yet loaded);
+    ``chunk_index`` the knowledge base's index (embedded SQLite under the data directory; in memory with
+    ``in_memory``).
     """
     job_queue: JobQueue
     finding_store: FindingStore
@@ -115,7 +116,6 @@ def build_container(
     embedder = embedder or build_embedder(settings)
     container = Container(
         settings=settings,
-        knowledge=_knowledge_base(settings, chunk_index, embedder),
         registry=registry,
         dispatcher=dispatcher,
         recorder=recorder,
@@ -123,6 +123,7 @@ def build_container(
         finding_store=finding_store,
         storage_backend=backend,
         embedder=embedder,
+        knowledge=_knowledge_base(settings, chunk_index, embedder, in_memory=backend == "memory", closers=closers),
         readiness=readiness,
         _closers=closers,
     )
@@ -147,14 +148,28 @@ def build_container(
     return container
 
 
-def _knowledge_base(settings: Settings, chunk_index: ChunkIndex | None, embedder: Embedder | None) -> KnowledgeBase:
+def _knowledge_base(
+    settings: Settings,
+    chunk_index: ChunkIndex | None,
+    embedder: Embedder,
+    *,
+    in_memory: bool,
+    closers: list[Callable[[], None]],
+) -> KnowledgeBase:
+    if chunk_index is None:
+        if in_memory:
+            chunk_index = InMemoryChunkIndex()
+        else:
+            embedded = SqliteChunkIndex(settings.data_dir / "index" / "knowledge.db")
+            closers.append(embedded.close)
+            chunk_index = embedded
     indexing = settings.indexing
     return KnowledgeBase(
-        chunk_index if chunk_index is not None else InMemoryChunkIndex(),
+        chunk_index,
         embedder,
         data_dir=settings.data_dir,
         rules=SelectionRules(max_file_bytes=indexing.max_file_bytes, max_document_bytes=indexing.max_document_bytes),
-        embed_batch=indexing.embed_batch_size,
+        embed_batch=settings.embeddings.batch_size,
     )
 
 

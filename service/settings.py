@@ -113,7 +113,6 @@ class IndexingSettings(BaseModel):
     max_document_bytes: int = Field(
         default=20_000_000, ge=1, description="Documents (pdf, docx, xlsx...) larger than this are skipped."
     )
-    embed_batch_size: int = Field(default=32, ge=1, le=4096, description="Chunk contents sent to the embedder at once.")
 
 
 class WebhookSettings(BaseModel):

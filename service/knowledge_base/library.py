@@ -14,6 +14,8 @@ from pathlib import Path
 from service.domain.knowledge import ChunkFilters, Repository, ScoredChunk
 from service.domain.lexical import query_terms
 from service.errors import InvalidInput, NotFound
+from service.knowledge_base.documents import extract_chunks
+from service.knowledge_base.documents import is_document as document_suffix
 from service.knowledge_base.embedding import EmbedSummary, embed_pending
 from service.knowledge_base.indexer import ALL_FILES, DocumentChunker, Progress, SyncSummary, sync_repository
 from service.knowledge_base.selection import SelectionRules
@@ -80,8 +82,8 @@ class KnowledgeBase:
         data_dir: Path,
         rules: SelectionRules | None = None,
         embed_batch: int = 32,
-        documents: DocumentChunker | None = None,
-        is_document: Callable[[str], bool] = lambda path: False,
+        documents: DocumentChunker | None = extract_chunks,
+        is_document: Callable[[str], bool] = document_suffix,
         fuser: Fuser = reciprocal_rank_fusion,
     ) -> None:
         self.index = index
