@@ -19,6 +19,7 @@ import ast
 import random
 import re
 import subprocess
+import textwrap
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,6 +188,24 @@ def docstring_corpus(files: Mapping[str, str]) -> StrippedCorpus:
             corpus.files[path] = stripped
         corpus.queries.extend(queries)
     return corpus
+
+
+def function_corpus(
+    corpus: StrippedCorpus, queries: Sequence[LabelledQuery]
+) -> tuple[dict[str, str], list[LabelledQuery]]:
+    """A corpus of the queried functions alone: each function's stripped code, dedented, as a file of its own
+    (``<path>/<Qual.name>.py``), and the queries re-pointed at those files. This is the smaller, easier setting
+    of a docstring → function test where only the functions are indexed."""
+    files: dict[str, str] = {}
+    moved: list[LabelledQuery] = []
+    for query in queries:
+        target = query.targets[0]
+        path, _, qualname = query.label.rpartition(":")
+        lines = corpus.files[target.path].splitlines(keepends=True)[target.start_line - 1 : target.end_line]
+        name = f"{path}/{qualname}.py"
+        files[name] = textwrap.dedent("".join(lines))
+        moved.append(LabelledQuery(query.set_name, query.query, (Target(name),), query.label))
+    return files, moved
 
 
 def sample(queries: Sequence[LabelledQuery], *, limit: int | None, seed: int) -> list[LabelledQuery]:
