@@ -80,7 +80,27 @@ def weighted_reciprocal_rank(
     return [ScoredChunk(chunk=chunks[chunk_id], score=totals[chunk_id]) for chunk_id in order]
 
 
-FUSION_METHODS: dict[str, Fusion] = {"rrf": weighted_reciprocal_rank}
+def weighted_normalised_scores(
+    lexical: Sequence[ScoredChunk], dense: Sequence[ScoredChunk], *, lexical_weight: float
+) -> list[ScoredChunk]:
+    """Convex combination of scores min-max normalised within each list (a chunk missing from a list scores 0
+    there): score = w * lexical + (1 - w) * dense."""
+    totals: dict[str, float] = {}
+    chunks: dict[str, IndexedChunk] = {}
+    for weight, results in ((lexical_weight, lexical), (1 - lexical_weight, dense)):
+        if not results:
+            continue
+        high, low = max(hit.score for hit in results), min(hit.score for hit in results)
+        spread = high - low
+        for hit in results:
+            chunks[hit.chunk.chunk_id] = hit.chunk
+            normalised = (hit.score - low) / spread if spread > 0 else 1.0
+            totals[hit.chunk.chunk_id] = totals.get(hit.chunk.chunk_id, 0.0) + weight * normalised
+    order = sorted(totals, key=lambda chunk_id: -totals[chunk_id])
+    return [ScoredChunk(chunk=chunks[chunk_id], score=totals[chunk_id]) for chunk_id in order]
+
+
+FUSION_METHODS: dict[str, Fusion] = {"rrf": weighted_reciprocal_rank, "linear": weighted_normalised_scores}
 DEFAULT_METHOD = "rrf"
 DEFAULT_LEXICAL_WEIGHT = 0.5
 

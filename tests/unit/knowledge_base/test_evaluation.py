@@ -27,6 +27,8 @@ from service.knowledge_base.evaluation import (
     first_hit_rank,
     score_ranks,
     sweep,
+    weighted_normalised_scores,
+    weighted_reciprocal_rank,
 )
 from service.knowledge_base.evaluation_index import build_scratch_index, git_blob_sha
 from service.knowledge_base.evaluation_run import SETS, EvalRequest, evaluate_repository
@@ -417,3 +419,22 @@ def test_cli_eval_retrieval_prints_a_table(repo: Path) -> None:
     assert "commits: 4 queries" in result.output
     assert "MRR@10" in result.output
     assert "best rrf" in result.output
+
+
+def test_fusion_methods_on_hand_computed_scores() -> None:
+    a, b, c = chunk("a.py", 1, 2), chunk("b.py", 1, 2), chunk("c.py", 1, 2)
+    lexical = [ScoredChunk(a, 10.0), ScoredChunk(b, 5.0), ScoredChunk(c, 0.0)]
+    dense = [ScoredChunk(c, 0.9), ScoredChunk(a, 0.5)]
+    # min-max: lexical a=1, b=0.5, c=0; dense c=1, a=0. At w=0.4: a=0.4, b=0.2, c=0.6.
+    linear = weighted_normalised_scores(lexical, dense, lexical_weight=0.4)
+    assert [(h.chunk.path, round(h.score, 6)) for h in linear] == [("c.py", 0.6), ("a.py", 0.4), ("b.py", 0.2)]
+    # RRF at w=0.5: a = .5/61 + .5/62 beats c = .5/63 + .5/61; b = .5/62 alone.
+    rrf = weighted_reciprocal_rank(lexical, dense, lexical_weight=0.5)
+    assert [h.chunk.path for h in rrf] == ["a.py", "c.py", "b.py"]
+    assert rrf[0].score == pytest.approx(0.5 / 61 + 0.5 / 62)
+    # Dense alone (w=0): c then a; b, found only lexically, keeps its place at the end with score 0.
+    assert [h.chunk.path for h in weighted_reciprocal_rank(lexical, dense, lexical_weight=0.0)] == [
+        "c.py",
+        "a.py",
+        "b.py",
+    ]
