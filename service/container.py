@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from service.action_groups.audit import CallRecorder
 from service.action_groups.dispatcher import ActionDispatcher
+from service.action_groups.handlers.codebase import CodebaseActions, codebase_group
 from service.action_groups.handlers.quality import QualityActions, quality_group
 from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
@@ -143,6 +144,7 @@ def build_container(
             QualityActions(queue=job_queue, store=finding_store, allowed_roots=settings.quality.allowed_roots)
         )
     )
+    registry.add(codebase_group(CodebaseActions(container.knowledge)))
     for factory in extra_groups:
         registry.add(factory(container))
     return container

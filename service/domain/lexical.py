@@ -7,6 +7,7 @@ underscore, no punctuation), so any full-text engine's tokenizer keeps it whole.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -47,6 +48,19 @@ def _keep(term: str) -> bool:
     return MIN_TERM_LENGTH <= len(term) <= MAX_TERM_LENGTH and term not in STOP_WORDS
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def _word_terms(word: str) -> tuple[str, ...]:
+    # Identifiers repeat a great deal in code, so each distinct word is split once (the cache is thread-safe).
+    pieces = [_lower(piece) for piece in _pieces(word)]
+    if not pieces:
+        return ()
+    whole = "".join(pieces)
+    terms = [whole] if _keep(whole) else []
+    if len(pieces) > 1:
+        terms.extend(piece for piece in pieces if _keep(piece))
+    return tuple(terms)
+
+
 def search_terms(text: str) -> list[str]:
     """Every search term of ``text``, in order, repeated as often as it occurs (term frequency counts).
 
@@ -56,15 +70,8 @@ def search_terms(text: str) -> list[str]:
     one-character ``2``. Terms shorter than two or longer than 64 characters and :data:`STOP_WORDS` are dropped.
     """
     terms: list[str] = []
-    for match in _WORD.finditer(text):
-        pieces = [_lower(piece) for piece in _pieces(match.group())]
-        if not pieces:
-            continue
-        whole = "".join(pieces)
-        if _keep(whole):
-            terms.append(whole)
-        if len(pieces) > 1:
-            terms.extend(piece for piece in pieces if _keep(piece))
+    for word in _WORD.findall(text):
+        terms.extend(_word_terms(word))
     return terms
 
 

@@ -88,7 +88,10 @@ class ChunkIndex(Protocol):
     ) -> list[ScoredChunk]:
         """The ``k`` best chunks by BM25 over the search terms (already split and lower-cased), best first.
 
-        A chunk matches when it contains any term. An empty ``terms`` gives an empty list.
+        A chunk matches when it contains any term, except that terms found in half the repository's chunks or more
+        (BM25 gives them almost no weight) are ignored when rarer ones are asked for too. BM25 is Okapi BM25 as
+        SQLite FTS5 computes it (k1 = 1.2, b = 0.75, IDF floored at 1e-6), over the repository's chunks, so scores
+        agree between adapters. An empty ``terms`` gives an empty list.
         """
         ...
 

@@ -135,3 +135,17 @@ def test_check_of_an_unknown_name_says_how_to_index_it(backends: Backends) -> No
     error = json.loads(result.output)["error"]
     assert "neither a directory nor the name of an indexed repository" in error["message"]
     assert error["hint"].endswith("ticketsmith index PATH --name nosuchrepo")
+
+
+def test_the_default_embedded_index_persists_between_commands(tmp_path: Path) -> None:
+    root = make_knowledge_repo(tmp_path / "triage")
+    indexed = runner.invoke(app, ["index", str(root), "--no-embed", "--json"])
+    assert indexed.exit_code == 0, indexed.output
+    assert (tmp_path / "data" / "index" / "knowledge.db").exists()
+    found = runner.invoke(app, ["search", "parse priority", "--mode", "lexical", "--json"])
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.output)["results"][0]["path"] == "triage/router.py"
+    write(root, {"triage/router.py": "def parse_priority(title):\n    return 1\n"})
+    commit(root, "simpler")
+    again = json.loads(runner.invoke(app, ["index", str(root), "--no-embed", "--json"]).output)["index"]
+    assert (again["incremental"], again["processed"], again["modified"]) == (True, 1, 1)

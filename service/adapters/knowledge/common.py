@@ -22,6 +22,15 @@ def check_k(k: int) -> None:
         raise InvalidInput(f"k must be between 1 and {MAX_K}, not {k}", hint="ask for fewer results")
 
 
+def selective_terms(terms: Sequence[str], document_frequency: Mapping[str, int], chunk_count: int) -> list[str]:
+    """The terms worth matching: BM25 (as FTS5 computes it) floors the IDF of a term found in half the chunks or
+    more at almost nothing, yet matching it touches most of the index. Such terms are left out unless every term
+    is that common; terms with no known frequency are kept.
+    """
+    rare = [t for t in terms if 2 * document_frequency.get(t, 0) < chunk_count]
+    return rare or list(terms)
+
+
 def check_changes(repository: Repository, files: Sequence[IndexedFile], chunks: Sequence[IndexedChunk]) -> None:
     """Raises before anything is written when a batch cannot be applied as a whole.
 

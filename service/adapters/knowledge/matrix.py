@@ -1,9 +1,17 @@
-"""Exact dense search over a flat float32 matrix held in memory, with the row metadata filters need."""
+"""Exact dense search over flat float32 matrices held in memory.
+
+:class:`ModelVectors` holds every vector of one model, by content hash, and only ever grows (vectors are
+appended as they are stored; content embedded once stays embedded). :class:`RowSet` is one repository's view of
+it: which row each chunk uses, with the metadata filters need. A repository change rebuilds only the row set
+(no vectors are read again), so the first search after an incremental sync stays cheap.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import re
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,20 +20,61 @@ import numpy.typing as npt
 from service.domain.knowledge import ChunkFilters
 from service.ports.chunk_index import Vector
 
-# Filter masks computed for path globs are kept per matrix; a handful of distinct globs is the usual case.
+# Path-glob masks are kept per row set; a handful of distinct globs is the usual case.
 _MAX_GLOB_MASKS = 32
 
 
-@dataclass
-class FlatMatrix:
-    """Unit-length embedding rows of one repository and model, and each row's chunk key, language, kind and path.
+class ModelVectors:
+    """The unit vectors of one model, appended in the order they were stored (``seq``). Thread-safe."""
 
-    ``version`` says which state of the index the rows were loaded from; the owner reloads when it changes.
+    def __init__(self, dimensions: int) -> None:
+        self.dimensions = dimensions
+        self.last_seq = 0
+        self._rows = np.zeros((0, dimensions), dtype=np.float32)
+        self._count = 0
+        self._index: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def append(self, records: Iterable[tuple[int, str, bytes]], *, up_to: int) -> None:
+        """Add ``(seq, content hash, float32 bytes)`` records, all those with ``last_seq < seq <= up_to``."""
+        with self._lock:
+            fresh = [(seq, h, blob) for seq, h, blob in records if h not in self._index]
+            self.last_seq = max(self.last_seq, up_to)
+            if not fresh:
+                return
+            needed = self._count + len(fresh)
+            if needed > self._rows.shape[0]:  # grow by doubling; readers keep the array they took
+                grown = np.zeros((max(needed, 2 * self._rows.shape[0]), self.dimensions), dtype=np.float32)
+                grown[: self._count] = self._rows[: self._count]
+                self._rows = grown
+            block = np.frombuffer(b"".join(blob for _, _, blob in fresh), dtype=np.float32)
+            self._rows[self._count : needed] = block.reshape(len(fresh), self.dimensions)
+            for offset, (_, content_hash, _) in enumerate(fresh):
+                self._index[content_hash] = self._count + offset
+            self._count = needed
+
+    def rows_for(self, content_hashes: Iterable[str]) -> npt.NDArray[np.int64]:
+        """The row of each hash, or -1 where the hash has no vector."""
+        with self._lock:
+            index = self._index
+            return np.fromiter((index.get(h, -1) for h in content_hashes), dtype=np.int64)
+
+    def snapshot(self) -> npt.NDArray[np.float32]:
+        """The filled rows; later appends never change them."""
+        with self._lock:
+            return self._rows[: self._count]
+
+
+@dataclass
+class RowSet:
+    """One repository's embedded chunks for one model: chunk key, vector row, language, kind and path of each.
+
+    ``version`` says which state of the index this was built from; the owner rebuilds when it changes.
     """
 
     version: tuple[int, ...]
     keys: npt.NDArray[np.int64]
-    rows: npt.NDArray[np.float32]
+    rows: npt.NDArray[np.int64]
     languages: npt.NDArray[np.str_]
     kinds: npt.NDArray[np.str_]
     paths: list[str]
@@ -33,17 +82,19 @@ class FlatMatrix:
 
     @classmethod
     def build(
-        cls, version: tuple[int, ...], records: list[tuple[int, str, str, str, bytes]], dimensions: int
-    ) -> FlatMatrix:
-        """From ``(key, language, kind, path, float32 bytes)`` records, all vectors of ``dimensions``."""
-        rows = np.frombuffer(b"".join(r[4] for r in records), dtype=np.float32).reshape(len(records), dimensions)
+        cls, version: tuple[int, ...], vectors: ModelVectors, records: list[tuple[int, str, str, str, str]]
+    ) -> RowSet:
+        """From ``(key, content hash, language, kind, path)`` of every chunk; chunks with no vector are left out."""
+        rows = vectors.rows_for(r[1] for r in records)
+        keep = np.flatnonzero(rows >= 0)
+        kept = [records[i] for i in keep]
         return cls(
             version=version,
-            keys=np.fromiter((r[0] for r in records), dtype=np.int64, count=len(records)),
-            rows=rows,
-            languages=np.array([r[1] for r in records], dtype=np.str_),
-            kinds=np.array([r[2] for r in records], dtype=np.str_),
-            paths=[r[3] for r in records],
+            keys=np.fromiter((r[0] for r in kept), dtype=np.int64, count=len(kept)),
+            rows=rows[keep],
+            languages=np.array([r[2] for r in kept], dtype=np.str_),
+            kinds=np.array([r[3] for r in kept], dtype=np.str_),
+            paths=[r[4] for r in kept],
         )
 
     def _mask(self, filters: ChunkFilters | None) -> npt.NDArray[np.bool_] | None:
@@ -57,7 +108,7 @@ class FlatMatrix:
         if filters.path_glob is not None:
             glob_mask = self._glob_masks.get(filters.path_glob)
             if glob_mask is None:
-                match = re.compile(fnmatch.translate(filters.path_glob)).match
+                match = re.compile(fnmatch.translate(filters.path_glob)).match  # what fnmatchcase uses
                 glob_mask = np.fromiter((match(p) is not None for p in self.paths), np.bool_, len(self.paths))
                 if len(self._glob_masks) >= _MAX_GLOB_MASKS:
                     self._glob_masks.clear()
@@ -65,19 +116,19 @@ class FlatMatrix:
             mask &= glob_mask
         return mask
 
-    def top_k(self, query: Vector, k: int, filters: ChunkFilters | None) -> list[tuple[int, float]]:
+    def top_k(
+        self, matrix: npt.NDArray[np.float32], query: Vector, k: int, filters: ChunkFilters | None
+    ) -> list[tuple[int, float]]:
         """The ``k`` best ``(key, cosine)`` among rows passing ``filters``, best first (exact, no index)."""
-        if len(self.paths) == 0 or query.shape[0] != self.rows.shape[1]:
+        if len(self.paths) == 0 or query.shape[0] != matrix.shape[1]:
             return []
-        scores = self.rows @ query
         mask = self._mask(filters)
-        if mask is not None:
-            candidates = np.flatnonzero(mask)
-            scores = scores[candidates]
-        else:
-            candidates = np.arange(len(self.paths))
+        candidates = np.flatnonzero(mask) if mask is not None else np.arange(len(self.paths))
         if len(candidates) == 0:
             return []
+        rows = self.rows[candidates]
+        # One pass over the whole model matrix is cheaper than gathering most of it; gather when few rows are ours.
+        scores = (matrix @ query)[rows] if 2 * len(rows) >= matrix.shape[0] else matrix[rows] @ query
         best = np.argpartition(-scores, k - 1)[:k] if k < len(candidates) else np.arange(len(candidates))
         best = best[np.argsort(-scores[best], kind="stable")]
         return [(int(self.keys[candidates[i]]), float(scores[i])) for i in best]

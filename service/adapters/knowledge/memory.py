@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from service.adapters.knowledge.common import check_changes, check_k, check_vectors, matches, unit_vector
+from service.adapters.knowledge.common import (
+    check_changes,
+    check_k,
+    check_vectors,
+    matches,
+    selective_terms,
+    unit_vector,
+)
 from service.domain.knowledge import ChunkFilters, IndexedChunk, IndexedFile, Repository, ScoredChunk, SkippedFile
 from service.domain.lexical import search_terms, unique_terms
 from service.errors import Conflict, NotFound
@@ -165,7 +172,8 @@ class InMemoryChunkIndex:
         count = len(entries)
         average = sum(e.length for e in entries) / count or 1.0
         frequency = {t: sum(1 for e in entries if t in e.term_counts) for t in wanted}
-        idf = {t: max(math.log((count - n + 0.5) / (n + 0.5)), MIN_IDF) for t, n in frequency.items() if n}
+        wanted = selective_terms(wanted, frequency, count)
+        idf = {t: max(math.log((count - n + 0.5) / (n + 0.5)), MIN_IDF) for t in wanted if (n := frequency[t])}
         scored: list[ScoredChunk] = []
         for entry in entries:
             if not matches(entry.chunk, filters):

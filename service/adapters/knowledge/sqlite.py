@@ -18,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from service.adapters.knowledge.common import check_changes, check_k, check_vectors, unit_vector
-from service.adapters.knowledge.matrix import FlatMatrix
-from service.adapters.knowledge.sqlite_schema import SCHEMA, SCHEMA_VERSION, fts_table
+from service.adapters.knowledge.common import check_changes, check_k, check_vectors, selective_terms, unit_vector
+from service.adapters.knowledge.matrix import ModelVectors, RowSet
+from service.adapters.knowledge.sqlite_schema import SCHEMA, SCHEMA_VERSION, fts_statements, fts_table
 from service.domain.knowledge import ChunkFilters, IndexedChunk, IndexedFile, Repository, ScoredChunk, SkippedFile
 from service.domain.lexical import search_terms, unique_terms
 from service.errors import ConfigurationError, Conflict, InvalidInput, NotFound
@@ -90,7 +90,8 @@ class SqliteChunkIndex:
         self._connections: list[sqlite3.Connection] = []
         self._write_lock = threading.Lock()
         self._registry_lock = threading.Lock()
-        self._matrices: dict[tuple[str, str], FlatMatrix] = {}
+        self._vectors: dict[str, ModelVectors] = {}
+        self._row_sets: dict[tuple[str, str], RowSet] = {}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._migrate()
@@ -106,7 +107,8 @@ class SqliteChunkIndex:
             for connection in self._connections:
                 connection.close()
             self._connections.clear()
-            self._matrices.clear()
+            self._vectors.clear()
+            self._row_sets.clear()
         self._local = threading.local()
 
     # Connections and transactions
@@ -185,7 +187,8 @@ class SqliteChunkIndex:
         )
         repo_id = SqliteChunkIndex._repo_id(connection, repository.name)
         assert repo_id is not None  # inserted just above, in this transaction
-        connection.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts_table(repo_id)} USING fts5(terms)")
+        for statement in fts_statements(repo_id):
+            connection.execute(statement)
         return repo_id
 
     def save_repository(self, *, repository: Repository) -> None:
@@ -213,6 +216,7 @@ class SqliteChunkIndex:
             repo_id = self._repo_id(connection, name)
             if repo_id is None:
                 return
+            connection.execute(f"DROP TABLE IF EXISTS {fts_table(repo_id)}_vocab")
             connection.execute(f"DROP TABLE IF EXISTS {fts_table(repo_id)}")
             for table in ("chunks", "files", "skipped"):
                 connection.execute(f"DELETE FROM {table} WHERE repo_id = ?", (repo_id,))  # noqa: S608
@@ -281,7 +285,11 @@ class SqliteChunkIndex:
                     "INSERT INTO skipped (repo_id, path, reason) VALUES (?, ?, ?)",
                     [(repo_id, s.path, s.reason) for s in skipped],
                 )
-                connection.execute("UPDATE repositories SET generation = generation + 1 WHERE id = ?", (repo_id,))
+                connection.execute(
+                    "UPDATE repositories SET generation = generation + 1,"
+                    " chunk_count = (SELECT count(*) FROM chunks WHERE repo_id = ?) WHERE id = ?",
+                    (repo_id, repo_id),
+                )
         except sqlite3.IntegrityError as exc:
             raise Conflict(
                 f"the change for {repository.name!r} clashes with the index ({exc}); nothing was changed",
@@ -357,56 +365,82 @@ class SqliteChunkIndex:
         if not wanted:
             return []
         with self._read() as connection:
-            repo_id = self._repo_id(connection, repository)
-            if repo_id is None:
+            head = connection.execute(
+                "SELECT id, chunk_count FROM repositories WHERE name = ?", (repository,)
+            ).fetchone()
+            if head is None:
                 return []
-            fts = fts_table(repo_id)
+            fts = fts_table(head[0])
+            marks = ",".join("?" * len(wanted))
+            frequency = dict(
+                connection.execute(f"SELECT term, doc FROM {fts}_vocab WHERE term IN ({marks})", wanted)  # noqa: S608
+            )
+            wanted = selective_terms(wanted, frequency, head[1])
             where, params = _filter_sql(filters)
+            # Rank chunk keys only (the sorter then carries two numbers per match, not the chunk text), and
+            # join the chunks table only when a filter needs its columns.
+            source = f"{fts} JOIN chunks c ON c.id = {fts}.rowid" if where else fts
             try:
-                rows = connection.execute(
-                    f"SELECT {_CHUNK_COLUMNS}, -bm25({fts}) FROM {fts} JOIN chunks c ON c.id = {fts}.rowid"  # noqa: S608
-                    f" JOIN repositories r ON r.id = c.repo_id WHERE {fts} MATCH ?{where}"
+                best = connection.execute(
+                    f"SELECT {fts}.rowid, -bm25({fts}) FROM {source} WHERE {fts} MATCH ?{where}"  # noqa: S608
                     f" ORDER BY bm25({fts}) LIMIT ?",
                     [_match_expression(wanted), *params, k],
                 ).fetchall()
             except sqlite3.OperationalError as exc:  # an FTS5 query syntax error
                 raise InvalidInput(f"cannot search for {wanted!r}: {exc}") from None
-        return [ScoredChunk(chunk=_chunk(row), score=float(row[-1])) for row in rows]
+            chunks = self._chunks_by_key(connection, [key for key, _ in best]) if best else {}
+        return [ScoredChunk(chunk=chunks[key], score=float(score)) for key, score in best if key in chunks]
 
-    def _matrix(self, connection: sqlite3.Connection, repository: str, model_id: str) -> FlatMatrix | None:
-        head = connection.execute(
-            "SELECT r.id, r.generation, m.generation, m.dimensions FROM repositories r"
-            " LEFT JOIN models m ON m.model_id = ? WHERE r.name = ?",
-            (model_id, repository),
-        ).fetchone()
-        if head is None or head[2] is None:
+    def _model_vectors(self, connection: sqlite3.Connection, model_id: str) -> ModelVectors | None:
+        head = connection.execute("SELECT dimensions, last_seq FROM models WHERE model_id = ?", (model_id,)).fetchone()
+        if head is None:
             return None
-        repo_id, repo_generation, model_generation, dimensions = head
-        version = (repo_id, repo_generation, model_generation)
+        dimensions, last_seq = head
+        with self._registry_lock:
+            vectors = self._vectors.get(model_id)
+            if vectors is None or vectors.dimensions != dimensions:
+                vectors = self._vectors[model_id] = ModelVectors(dimensions)
+        if vectors.last_seq < last_seq:  # only what was stored since the last load
+            vectors.append(
+                connection.execute(
+                    "SELECT seq, content_hash, vector FROM embeddings"
+                    " WHERE model_id = ? AND seq > ? AND seq <= ? ORDER BY seq",
+                    (model_id, vectors.last_seq, last_seq),
+                ),
+                up_to=last_seq,
+            )
+        return vectors
+
+    def _row_set(
+        self, connection: sqlite3.Connection, repository: str, vectors: ModelVectors, model_id: str
+    ) -> RowSet | None:
+        head = connection.execute("SELECT id, generation FROM repositories WHERE name = ?", (repository,)).fetchone()
+        if head is None:
+            return None
+        version = (head[0], head[1], vectors.last_seq)
         key = (repository, model_id)
         with self._registry_lock:
-            cached = self._matrices.get(key)
+            cached = self._row_sets.get(key)
         if cached is not None and cached.version == version:
             return cached
         records = connection.execute(
-            "SELECT c.id, c.language, c.kind, c.path, e.vector FROM chunks c JOIN embeddings e"
-            " ON e.model_id = ? AND e.content_hash = c.content_hash WHERE c.repo_id = ? ORDER BY c.id",
-            (model_id, repo_id),
+            "SELECT id, content_hash, language, kind, path FROM chunks WHERE repo_id = ? ORDER BY id", (head[0],)
         ).fetchall()
-        matrix = FlatMatrix.build(version, records, dimensions)
+        row_set = RowSet.build(version, vectors, records)
         with self._registry_lock:
-            self._matrices[key] = matrix
-        return matrix
+            self._row_sets[key] = row_set
+        return row_set
 
     def search_dense(
         self, *, repository: str, model_id: str, vector: Vector, k: int, filters: ChunkFilters | None = None
     ) -> list[ScoredChunk]:
         check_k(k)
         with self._read() as connection:
-            matrix = self._matrix(connection, repository, model_id)
-            if matrix is None:
+            vectors = self._model_vectors(connection, model_id)
+            row_set = None if vectors is None else self._row_set(connection, repository, vectors, model_id)
+            if vectors is None or row_set is None:
                 return []
-            best = matrix.top_k(unit_vector(vector), k, filters)
+            best = row_set.top_k(vectors.snapshot(), unit_vector(vector), k, filters)
             if not best:
                 return []
             chunks = self._chunks_by_key(connection, [key for key, _ in best])
@@ -432,13 +466,17 @@ class SqliteChunkIndex:
             rows = check_vectors(vectors, dimensions=None if row is None else int(row[0]))
             dimensions = next(iter(rows.values())).shape[0]
             connection.execute(
-                "INSERT INTO models (model_id, dimensions) VALUES (?, ?)"
-                " ON CONFLICT (model_id) DO UPDATE SET generation = generation + 1",
+                "INSERT INTO models (model_id, dimensions) VALUES (?, ?) ON CONFLICT (model_id) DO NOTHING",
                 (model_id, dimensions),
             )
+            # Vectors of content already stored are kept: one model id and one content give one vector.
             connection.executemany(
-                "INSERT OR REPLACE INTO embeddings (model_id, content_hash, vector) VALUES (?, ?, ?)",
+                "INSERT OR IGNORE INTO embeddings (model_id, content_hash, vector) VALUES (?, ?, ?)",
                 [(model_id, h, unit_vector(v).tobytes()) for h, v in rows.items()],
+            )
+            connection.execute(
+                "UPDATE models SET last_seq = (SELECT coalesce(max(seq), 0) FROM embeddings) WHERE model_id = ?",
+                (model_id,),
             )
 
     def dense_coverage(self, *, repository: str, model_id: str) -> tuple[int, int]:

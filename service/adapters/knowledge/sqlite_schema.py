@@ -17,7 +17,8 @@ SCHEMA = (
         ref TEXT,
         commit_sha TEXT,
         indexed_at TEXT,
-        generation INTEGER NOT NULL DEFAULT 0
+        generation INTEGER NOT NULL DEFAULT 0,
+        chunk_count INTEGER NOT NULL DEFAULT 0
     )""",
     """CREATE TABLE IF NOT EXISTS files (
         repo_id INTEGER NOT NULL REFERENCES repositories (id),
@@ -54,21 +55,36 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS chunks_by_path ON chunks (repo_id, path, start_line)",
     "CREATE INDEX IF NOT EXISTS chunks_by_content ON chunks (repo_id, content_hash)",
     "CREATE INDEX IF NOT EXISTS chunks_by_symbol ON chunks (repo_id, symbol_tail)",
-    # generation moves whenever vectors are stored, so cached matrices know to reload.
+    # last_seq is the newest embedding of the model, so in-memory matrices know what to load.
     """CREATE TABLE IF NOT EXISTS models (
         model_id TEXT PRIMARY KEY,
         dimensions INTEGER NOT NULL,
-        generation INTEGER NOT NULL DEFAULT 0
+        last_seq INTEGER NOT NULL DEFAULT 0
     )""",
+    # seq only grows (no AUTOINCREMENT needed: rows are never deleted), so "rows after seq N" is what is new.
     """CREATE TABLE IF NOT EXISTS embeddings (
+        seq INTEGER PRIMARY KEY,
         model_id TEXT NOT NULL,
         content_hash TEXT NOT NULL,
         vector BLOB NOT NULL,
-        PRIMARY KEY (model_id, content_hash)
-    ) WITHOUT ROWID""",
+        UNIQUE (model_id, content_hash)
+    )""",
+    "CREATE INDEX IF NOT EXISTS embeddings_by_model ON embeddings (model_id, seq)",
 )
 
 
 def fts_table(repo_id: int) -> str:
     """The FTS5 table of one repository: its chunks' search terms, space-separated, rowid = ``chunks.id``."""
     return f"terms_{int(repo_id)}"
+
+
+def fts_statements(repo_id: int) -> tuple[str, str]:
+    """Create the repository's FTS5 table and its ``fts5vocab`` companion (document frequency per term).
+
+    Diacritics are kept: the terms are already what we search for, and the vocabulary must list them as given.
+    """
+    table = fts_table(repo_id)
+    return (
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING fts5(terms, tokenize = 'unicode61 remove_diacritics 0')",
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {table}_vocab USING fts5vocab({table}, 'row')",
+    )

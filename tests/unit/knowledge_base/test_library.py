@@ -79,3 +79,27 @@ def test_work_tree_of_a_clone_is_the_indexed_commit(tmp_path: Path) -> None:
     local = make_knowledge_repo(tmp_path / "local")
     knowledge.sync(str(local), name="local", ref=None)
     assert knowledge.work_tree("local") == local.resolve()
+
+
+def test_documents_are_chunked_by_structure_and_broken_ones_skipped(tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.cell(text="Escalation runbook: page the on-call engineer.")
+    root = make_knowledge_repo(tmp_path / "triage")
+    write(root, {"docs/runbook.pdf": bytes(pdf.output()), "docs/broken.docx": b"PK\x03\x04 not really a zip"})
+    commit(root, "documents")
+    knowledge = _base(tmp_path, None)
+    summary = knowledge.sync(str(root), name=None, ref=None)
+    reasons = {s.path: s.reason for s in summary.skipped}
+    assert reasons["docs/broken.docx"].startswith("could not be parsed: ")
+    assert summary.languages["pdf"] == 1
+    assert summary.languages["markdown"] == 1
+    page = knowledge.index.chunks_for_path(repository="triage", path="docs/runbook.pdf")[0]
+    assert (page.kind, page.symbol, page.start_line) == ("page", "page 1", 1)
+    hits = knowledge.search("on-call runbook", repository="triage", k=3, mode="lexical").hits
+    assert hits[0].chunk.path == "docs/runbook.pdf"
+    readme = knowledge.index.chunks_for_path(repository="triage", path="README.md")
+    assert {c.kind for c in readme} == {"section"}
