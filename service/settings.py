@@ -170,6 +170,32 @@ class EmbeddingSettings(BaseModel):
     )
 
 
+class KnowledgeBaseSettings(BaseModel):
+    """Where indexed code lives and how hybrid retrieval fuses its lexical and dense results."""
+
+    index_backend: Literal["auto", "sqlite", "postgres"] = Field(
+        default="auto",
+        description=(
+            "Chunk index: sqlite (a file under <data_dir>/index), postgres (the service database, with pgvector), "
+            "or auto: postgres when database_url is PostgreSQL, else sqlite."
+        ),
+    )
+    fusion: Literal["rrf", "minmax", "zscore"] = Field(
+        default="rrf",
+        description=(
+            "How lexical and dense rankings are fused: rrf (weighted reciprocal rank), or a weighted sum of "
+            "scores normalised by minmax or zscore."
+        ),
+    )
+    lexical_weight: float = Field(default=1.0, ge=0, description="Weight of the lexical (BM25) ranking in fusion.")
+    dense_weight: float = Field(default=1.0, ge=0, description="Weight of the dense (embedding) ranking in fusion.")
+    rrf_k: int = Field(default=60, ge=1, description="The k constant of reciprocal rank fusion: 1 / (k + rank).")
+    candidates: int = Field(
+        default=50, ge=1, le=1000, description="Results taken from each retriever before fusing (at least k)."
+    )
+    default_k: int = Field(default=10, ge=1, le=100, description="Results returned when a search does not say.")
+
+
 class Settings(BaseSettings):
     """Root of the settings tree."""
 
@@ -202,6 +228,7 @@ class Settings(BaseSettings):
     indexing: IndexingSettings = Field(default_factory=IndexingSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    knowledge_base: KnowledgeBaseSettings = Field(default_factory=KnowledgeBaseSettings)
 
     @property
     def resolved_database_url(self) -> str:
