@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from service.container import build_container, scratch_chunk_index
-from service.knowledge_base.evaluation import DEFAULT_LEXICAL_WEIGHT, DEFAULT_METHOD, FUSION_METHODS, Fusion
+from service.knowledge_base.evaluation import Fuser, lexical_share, shared_fusions
 from service.ports.chunk_index import ChunkIndex
 from service.ports.embedder import Embedder
 from service.settings import Settings
@@ -27,10 +27,12 @@ def local_embedder(directory: Path) -> Embedder:
         container.close()
 
 
-def fusion_methods() -> dict[str, Fusion]:
-    return dict(FUSION_METHODS)
+def fusion_methods() -> dict[str, Fuser]:
+    """Every fusion method hybrid search offers, with the default RRF constant."""
+    return shared_fusions(rrf_k=Settings().knowledge_base.rrf_k)
 
 
 def tuned_defaults() -> tuple[str, float]:
-    """The fusion method and lexical weight search uses by default."""
-    return DEFAULT_METHOD, DEFAULT_LEXICAL_WEIGHT
+    """The fusion method and the lexical share of the weights that search uses by default (the settings)."""
+    kb = Settings().knowledge_base
+    return kb.fusion, lexical_share(lexical_weight=kb.lexical_weight, dense_weight=kb.dense_weight)

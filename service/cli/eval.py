@@ -14,7 +14,7 @@ from service.cli._common import JsonOption, app, err, out, with_container
 from service.cli.knowledge import container_factory
 from service.container import Container, scratch_chunk_index
 from service.errors import ConfigurationError, InvalidInput
-from service.knowledge_base.evaluation import DEFAULT_LEXICAL_WEIGHT, DEFAULT_METHOD, FUSION_METHODS, KS
+from service.knowledge_base.evaluation import KS, lexical_share, shared_fusions
 from service.knowledge_base.evaluation_run import (
     DEFAULT_LIMIT,
     DEFAULT_SEED,
@@ -113,11 +113,13 @@ def retrieval(
     def work(container: Container) -> RepositoryEvaluation:
         if set_name not in (*SETS, "both"):
             raise InvalidInput(f"unknown set {set_name!r}", hint="use --set docstrings, commits or both")
+        kb = container.settings.knowledge_base
         request = EvalRequest(
             sets=SETS if set_name == "both" else (set_name,),
-            methods=FUSION_METHODS,
-            method=DEFAULT_METHOD,
-            lexical_weight=DEFAULT_LEXICAL_WEIGHT,
+            methods=shared_fusions(rrf_k=kb.rrf_k),
+            method=kb.fusion,
+            lexical_weight=lexical_share(lexical_weight=kb.lexical_weight, dense_weight=kb.dense_weight),
+            depth=kb.candidates,
             limit=limit,
             seed=seed,
         )

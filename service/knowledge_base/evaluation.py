@@ -16,6 +16,7 @@ from typing import Protocol
 
 from service.domain.knowledge import IndexedChunk, ScoredChunk
 from service.domain.lexical import query_terms
+from service.knowledge_base.fusion import FUSION_METHODS, Fusion, FusionMethod
 from service.knowledge_base.labelled_sets import LabelledQuery
 from service.ports.chunk_index import ChunkIndex
 from service.ports.embedder import Embedder
@@ -24,7 +25,6 @@ KS = (1, 5, 10)
 MRR_DEPTH = 10
 DEFAULT_DEPTH = 50
 DEFAULT_WEIGHTS = tuple(round(i / 20, 2) for i in range(21))
-RRF_K = 60
 
 Progress = Callable[[int, int], None]
 
@@ -37,7 +37,7 @@ class Candidates(Protocol):
     def dense(self, query: str, k: int) -> list[ScoredChunk]: ...
 
 
-class Fusion(Protocol):
+class Fuser(Protocol):
     """One fusion method: the lexical and dense lists merged into one ranking, lexical weighted
     ``lexical_weight`` and dense ``1 - lexical_weight``."""
 
@@ -65,44 +65,26 @@ class IndexCandidates:
         )
 
 
-def weighted_reciprocal_rank(
-    lexical: Sequence[ScoredChunk], dense: Sequence[ScoredChunk], *, lexical_weight: float
-) -> list[ScoredChunk]:
-    """Reciprocal rank fusion (Cormack et al., 2009) with weights: score = w / (60 + lexical rank) +
-    (1 - w) / (60 + dense rank). At w = 0.5 it ranks as the search facade's equal-weight fusion does."""
-    totals: dict[str, float] = {}
-    chunks: dict[str, IndexedChunk] = {}
-    for weight, results in ((lexical_weight, lexical), (1 - lexical_weight, dense)):
-        for rank, hit in enumerate(results, start=1):
-            chunks[hit.chunk.chunk_id] = hit.chunk
-            totals[hit.chunk.chunk_id] = totals.get(hit.chunk.chunk_id, 0.0) + weight / (RRF_K + rank)
-    order = sorted(totals, key=lambda chunk_id: -totals[chunk_id])
-    return [ScoredChunk(chunk=chunks[chunk_id], score=totals[chunk_id]) for chunk_id in order]
+def shared_fusions(*, rrf_k: int = 60) -> dict[str, Fuser]:
+    """Every method hybrid search offers (:data:`service.knowledge_base.fusion.FUSION_METHODS`), as fusers of a
+    lexical weight ``w`` (dense weight ``1 - w``): exactly the ranking search gives with those weights."""
+
+    def fuser(method: FusionMethod) -> Fuser:
+        def fuse(
+            lexical: Sequence[ScoredChunk], dense: Sequence[ScoredChunk], *, lexical_weight: float
+        ) -> list[ScoredChunk]:
+            fusion = Fusion(method=method, lexical_weight=lexical_weight, dense_weight=1 - lexical_weight, rrf_k=rrf_k)
+            return [ScoredChunk(chunk=hit.chunk, score=hit.score) for hit in fusion.fuse(lexical, dense, MRR_DEPTH)]
+
+        return fuse
+
+    return {method: fuser(method) for method in FUSION_METHODS}
 
 
-def weighted_normalised_scores(
-    lexical: Sequence[ScoredChunk], dense: Sequence[ScoredChunk], *, lexical_weight: float
-) -> list[ScoredChunk]:
-    """Convex combination of scores min-max normalised within each list (a chunk missing from a list scores 0
-    there): score = w * lexical + (1 - w) * dense."""
-    totals: dict[str, float] = {}
-    chunks: dict[str, IndexedChunk] = {}
-    for weight, results in ((lexical_weight, lexical), (1 - lexical_weight, dense)):
-        if not results:
-            continue
-        high, low = max(hit.score for hit in results), min(hit.score for hit in results)
-        spread = high - low
-        for hit in results:
-            chunks[hit.chunk.chunk_id] = hit.chunk
-            normalised = (hit.score - low) / spread if spread > 0 else 1.0
-            totals[hit.chunk.chunk_id] = totals.get(hit.chunk.chunk_id, 0.0) + weight * normalised
-    order = sorted(totals, key=lambda chunk_id: -totals[chunk_id])
-    return [ScoredChunk(chunk=chunks[chunk_id], score=totals[chunk_id]) for chunk_id in order]
-
-
-FUSION_METHODS: dict[str, Fusion] = {"rrf": weighted_reciprocal_rank, "linear": weighted_normalised_scores}
-DEFAULT_METHOD = "rrf"
-DEFAULT_LEXICAL_WEIGHT = 0.5
+def lexical_share(*, lexical_weight: float, dense_weight: float) -> float:
+    """The lexical weight ``w`` of the sweep equivalent to a setting's two weights (fusion ranks are unchanged
+    when both weights are scaled alike)."""
+    return round(lexical_weight / (lexical_weight + dense_weight), 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +145,15 @@ class Evaluation:
                 "lexical_weight": self.hybrid_lexical_weight,
             },
             "best": {
-                method: {"lexical_weight": point.lexical_weight, **point.scores.as_dict()}
+                method: {
+                    "lexical_weight": point.lexical_weight,
+                    **point.scores.as_dict(),
+                    "settings": {
+                        "TICKETSMITH_KNOWLEDGE_BASE__FUSION": method,
+                        "TICKETSMITH_KNOWLEDGE_BASE__LEXICAL_WEIGHT": point.lexical_weight,
+                        "TICKETSMITH_KNOWLEDGE_BASE__DENSE_WEIGHT": round(1 - point.lexical_weight, 4),
+                    },
+                }
                 for method, point in self.best().items()
             },
             "sweep": [
@@ -210,7 +200,7 @@ def gather(
     return runs
 
 
-def fused_scores(runs: Sequence[QueryRun], fusion: Fusion, *, lexical_weight: float) -> Scores:
+def fused_scores(runs: Sequence[QueryRun], fusion: Fuser, *, lexical_weight: float) -> Scores:
     return score_ranks(
         [
             first_hit_rank(run.query, _chunks(fusion(run.lexical, run.dense, lexical_weight=lexical_weight)))
@@ -220,7 +210,7 @@ def fused_scores(runs: Sequence[QueryRun], fusion: Fusion, *, lexical_weight: fl
 
 
 def sweep(
-    runs: Sequence[QueryRun], methods: Mapping[str, Fusion], *, weights: Sequence[float] = DEFAULT_WEIGHTS
+    runs: Sequence[QueryRun], methods: Mapping[str, Fuser], *, weights: Sequence[float] = DEFAULT_WEIGHTS
 ) -> list[SweepPoint]:
     """Hybrid scores of every method at every lexical weight, on the same candidates."""
     return [
@@ -252,7 +242,7 @@ def _rank_key(point: SweepPoint) -> tuple[float, float, float, float]:
 def evaluate(
     set_name: str,
     runs: Sequence[QueryRun],
-    methods: Mapping[str, Fusion],
+    methods: Mapping[str, Fuser],
     *,
     method: str,
     lexical_weight: float,

@@ -20,7 +20,7 @@ from service.knowledge_base.evaluation import (
     DEFAULT_DEPTH,
     DEFAULT_WEIGHTS,
     Evaluation,
-    Fusion,
+    Fuser,
     IndexCandidates,
     QueryRun,
     evaluate,
@@ -44,7 +44,7 @@ class EvalRequest:
     """What to measure: which sets, how many queries each (seeded sample), and the fusion to report as hybrid."""
 
     sets: tuple[str, ...]
-    methods: Mapping[str, Fusion]
+    methods: Mapping[str, Fuser]
     method: str
     lexical_weight: float
     limit: int | None = DEFAULT_LIMIT

@@ -19,19 +19,19 @@ from service.domain.knowledge import IndexedChunk, Repository, ScoredChunk
 from service.errors import InvalidInput
 from service.knowledge_base.embedding import embed_pending
 from service.knowledge_base.evaluation import (
-    FUSION_METHODS,
     QueryRun,
     Scores,
     best_points,
     evaluate,
     first_hit_rank,
+    lexical_share,
     score_ranks,
+    shared_fusions,
     sweep,
-    weighted_normalised_scores,
-    weighted_reciprocal_rank,
 )
 from service.knowledge_base.evaluation_index import build_scratch_index, git_blob_sha
 from service.knowledge_base.evaluation_run import SETS, EvalRequest, evaluate_repository
+from service.knowledge_base.fusion import FUSION_METHODS, Fusion
 from service.knowledge_base.indexer import sync_repository
 from service.knowledge_base.labelled_sets import (
     LabelledQuery,
@@ -288,7 +288,19 @@ def test_sweep_picks_the_weight_that_ranks_the_answers_first() -> None:
     result = evaluate("docstrings", [run], {"sum": weighted_sum}, method="sum", lexical_weight=1.0, weights=[0.6])
     assert (result.lexical.mrr_at_10, result.dense.mrr_at_10, result.hybrid.mrr_at_10) == (0.5, 1.0, 0.5)
     assert result.as_dict()["best"] == {
-        "sum": {"lexical_weight": 0.6, "queries": 1, "recall@1": 1.0, "recall@5": 1.0, "recall@10": 1.0, "mrr@10": 1.0}
+        "sum": {
+            "lexical_weight": 0.6,
+            "queries": 1,
+            "recall@1": 1.0,
+            "recall@5": 1.0,
+            "recall@10": 1.0,
+            "mrr@10": 1.0,
+            "settings": {
+                "TICKETSMITH_KNOWLEDGE_BASE__FUSION": "sum",
+                "TICKETSMITH_KNOWLEDGE_BASE__LEXICAL_WEIGHT": 0.6,
+                "TICKETSMITH_KNOWLEDGE_BASE__DENSE_WEIGHT": 0.4,
+            },
+        }
     }
 
 
@@ -389,7 +401,7 @@ def test_cli_eval_retrieval_json(repo: Path) -> None:
         for retriever in ("lexical", "dense", "hybrid"):
             assert set(measured[retriever]) >= {"recall@1", "recall@5", "recall@10", "mrr@10"}
             assert 0 <= measured[retriever]["recall@1"] <= measured[retriever]["recall@10"] <= 1
-        assert measured["best"].keys() == FUSION_METHODS.keys()
+        assert set(measured["best"]) == set(FUSION_METHODS)
         assert len(measured["sweep"]) == len(FUSION_METHODS) * 21
     # Only the docstring set asked: no history read, and the user's index still holds the original code.
     only = backends.run("eval", "retrieval", "--repo", "shapes", "--set", "docstrings", "--json")
@@ -421,20 +433,35 @@ def test_cli_eval_retrieval_prints_a_table(repo: Path) -> None:
     assert "best rrf" in result.output
 
 
-def test_fusion_methods_on_hand_computed_scores() -> None:
+def test_shared_fusions_rank_as_search_does_with_the_same_weights() -> None:
     a, b, c = chunk("a.py", 1, 2), chunk("b.py", 1, 2), chunk("c.py", 1, 2)
     lexical = [ScoredChunk(a, 10.0), ScoredChunk(b, 5.0), ScoredChunk(c, 0.0)]
     dense = [ScoredChunk(c, 0.9), ScoredChunk(a, 0.5)]
-    # min-max: lexical a=1, b=0.5, c=0; dense c=1, a=0. At w=0.4: a=0.4, b=0.2, c=0.6.
-    linear = weighted_normalised_scores(lexical, dense, lexical_weight=0.4)
-    assert [(h.chunk.path, round(h.score, 6)) for h in linear] == [("c.py", 0.6), ("a.py", 0.4), ("b.py", 0.2)]
+    fusers = shared_fusions(rrf_k=60)
+    assert set(fusers) == set(FUSION_METHODS)
+    # minmax: lexical a=1, b=0.5, c=0; dense c=1, a=0 (b, not returned, gets the floor 0). At w=0.4:
+    # a=0.4, b=0.2, c=0.6.
+    minmax = fusers["minmax"](lexical, dense, lexical_weight=0.4)
+    assert [(h.chunk.path, round(h.score, 6)) for h in minmax] == [("c.py", 0.6), ("a.py", 0.4), ("b.py", 0.2)]
     # RRF at w=0.5: a = .5/61 + .5/62 beats c = .5/63 + .5/61; b = .5/62 alone.
-    rrf = weighted_reciprocal_rank(lexical, dense, lexical_weight=0.5)
+    rrf = fusers["rrf"](lexical, dense, lexical_weight=0.5)
     assert [h.chunk.path for h in rrf] == ["a.py", "c.py", "b.py"]
     assert rrf[0].score == pytest.approx(0.5 / 61 + 0.5 / 62)
-    # Dense alone (w=0): c then a; b, found only lexically, keeps its place at the end with score 0.
-    assert [h.chunk.path for h in weighted_reciprocal_rank(lexical, dense, lexical_weight=0.0)] == [
-        "c.py",
-        "a.py",
-        "b.py",
-    ]
+    setting = Fusion(method="rrf", lexical_weight=1.0, dense_weight=1.0, rrf_k=60)
+    equal = fusers["rrf"](lexical, dense, lexical_weight=lexical_share(lexical_weight=1.0, dense_weight=1.0))
+    assert [h.chunk.chunk_id for h in setting.fuse(lexical, dense, 10)] == [h.chunk.chunk_id for h in equal]
+
+
+def test_sweep_with_the_shared_minmax_fusion_finds_where_the_answer_leads() -> None:
+    target, other = chunk("t.py", 1, 5), chunk("o.py", 1, 5)
+    query = LabelledQuery("docstrings", "q", (Target("t.py", 1, 5),), "t.py:f")
+    # Normalised, lexical gives other 1 and target 0, dense the reverse: the target leads while w < 0.5; at 0.5
+    # the tie goes to the lower chunk id (o.py), so it is second.
+    run = QueryRun(
+        query,
+        lexical=[ScoredChunk(other, 7.0), ScoredChunk(target, 3.0)],
+        dense=[ScoredChunk(target, 0.8), ScoredChunk(other, 0.2)],
+    )
+    points = sweep([run], {"minmax": shared_fusions()["minmax"]}, weights=[0.0, 0.25, 0.5, 0.75, 1.0])
+    assert [p.scores.mrr_at_10 for p in points] == [1.0, 1.0, 0.5, 0.5, 0.5]
+    assert best_points(points)["minmax"].lexical_weight == 0.25
