@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from checks import DJANGO, GIT_ENV, fetch, make_repository, sh
 
+DJANGO_SHA256 = "23254866a5bb9a2cfa6004e8b809ec6246eba4b58a7589bc2772f1bcc8456c7f"
 TARGET_CHUNKS = 100_000
 QUERIES = 200
 WARMUP = 10
@@ -260,6 +261,8 @@ def main() -> None:
     args = parser.parse_args()
     load_before = os.getloadavg()
     sdist, digest = fetch(args.cache)
+    if digest != DJANGO_SHA256:
+        raise SystemExit(f"{sdist} has sha256 {digest}, not the pinned {DJANGO_SHA256}")
     result: dict[str, Any] = {"benchmark": "kb_index", "repository": {"sdist": DJANGO, "sha256": digest}}
     with tempfile.TemporaryDirectory() as scratch:
         workdir = args.workdir or Path(scratch)
