@@ -122,7 +122,7 @@ def embed_sample(data_dir: Path, repository: str, count: int) -> dict[str, Any]:
         pending = index.pending_embeddings(repository=repository, model_id=embedder.model_id, limit=10_000_000)
         chosen = random.Random(11).sample(pending, min(count, len(pending)))
         embedder.embed_documents(["warm up"])  # the model loads once per process; not part of the throughput
-        batch = settings.indexing.embed_batch_size
+        batch = settings.embeddings.batch_size
         started = time.perf_counter()
         for first in range(0, len(chosen), batch):
             part = chosen[first : first + batch]
