@@ -39,6 +39,7 @@ from service.knowledge_base.labelled_sets import (
     commit_queries,
     docstring_corpus,
     first_paragraph,
+    function_corpus,
     sample,
     split,
     strip_docstrings,
@@ -465,3 +466,17 @@ def test_sweep_with_the_shared_minmax_fusion_finds_where_the_answer_leads() -> N
     points = sweep([run], {"minmax": shared_fusions()["minmax"]}, weights=[0.0, 0.25, 0.5, 0.75, 1.0])
     assert [p.scores.mrr_at_10 for p in points] == [1.0, 1.0, 0.5, 0.5, 0.5]
     assert best_points(points)["minmax"].lexical_weight == 0.25
+
+
+def test_function_corpus_holds_each_queried_function_alone() -> None:
+    corpus = docstring_corpus({"shapes/geometry.py": GEOMETRY})
+    files, queries = function_corpus(corpus, corpus.queries)
+    assert files == {
+        "shapes/geometry.py/circle_area.py": "def circle_area(radius):\n    return math.pi * radius ** 2\n",
+        "shapes/geometry.py/Polygon.perimeter.py": "def perimeter(self, sides):\n    return sum(sides)\n",
+    }
+    assert [q.targets for q in queries] == [
+        (Target("shapes/geometry.py/circle_area.py"),),
+        (Target("shapes/geometry.py/Polygon.perimeter.py"),),
+    ]
+    assert [q.query for q in queries] == [q.query for q in corpus.queries]
