@@ -68,6 +68,7 @@ func RetryBudget(attempt int) int {
 FILES: dict[str, str | bytes] = {
     ".gitignore": "*.log\nbuild-output/\n",
     "README.md": "# Triage\n\nRoutes tickets.\n\n## Usage\n\nCall `TicketRouter.route`.\n",
+    "triage/__init__.py": "",
     "triage/router.py": PYTHON,
     "web/badge.js": JAVASCRIPT,
     "web/ticket.ts": TYPESCRIPT,
@@ -91,6 +92,7 @@ FORCED = {"forced.log": "tracked although gitignored\n"}
 INDEXED = {
     "README.md",
     ".gitignore",
+    "triage/__init__.py",
     "triage/router.py",
     "web/badge.js",
     "web/ticket.ts",

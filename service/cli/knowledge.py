@@ -10,9 +10,10 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from service.cli._common import JsonOption, app, err, out, with_container
+from service.cli._common import EXIT_FAILED, JsonOption, app, err, out, with_container
 from service.container import Container
 from service.domain.knowledge import ChunkFilters, ScoredChunk
+from service.errors import TicketsmithError
 from service.knowledge_base.embedding import EmbedSummary
 from service.knowledge_base.indexer import SyncSummary
 from service.knowledge_base.library import RepositoryStatus, SearchResults
@@ -128,9 +129,18 @@ def index(
         if not as_json:
             _print_summary(summary)
         embedded = None
+        failure: TicketsmithError | None = None
         if not no_embed and knowledge.embedder is not None:
-            with _bar(f"embedding ({knowledge.embedder.model_id})", show=show) as progress:
-                embedded = knowledge.embed(summary.repository, progress=progress)
+            try:
+                with _bar(f"embedding ({knowledge.embedder.model_id})", show=show) as progress:
+                    embedded = knowledge.embed(summary.repository, progress=progress)
+            except TicketsmithError as exc:  # the lexical index stands; what was embedded before the failure stays
+                failure = exc
+            if failure is not None and not as_json:
+                err.print(f"[bold red]embedding failed:[/] {failure.message}", highlight=False)
+                if failure.hint:
+                    err.print(f"[bold]hint:[/] {failure.hint}", highlight=False)
+                err.print(f"lexical search is ready; resume with: ticketsmith index {summary.repository}")
             if embedded is not None and not as_json:
                 out.print(
                     f"  dense index: {embedded.covered}/{embedded.total} chunks ({embedded.embedded} embedded now, "
@@ -141,7 +151,12 @@ def index(
             why = "--no-embed" if no_embed else "no embedding model configured"
             out.print(f"  dense index: skipped ({why}); lexical search is ready", highlight=False)
         if as_json:
-            out.print_json(data={"index": summary_data(summary), "embedding": _embed_data(embedded)})
+            data = {"index": summary_data(summary), "embedding": _embed_data(embedded)}
+            if failure is not None:
+                data["embedding_error"] = failure.to_dict()["error"]
+            out.print_json(data=data)
+        if failure is not None:
+            raise typer.Exit(EXIT_FAILED)
 
     with_container(as_json, in_memory=False, work=work, factory=container_factory(ctx))
 

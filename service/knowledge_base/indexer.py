@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 
 from service.domain.knowledge import IndexedChunk, IndexedFile, Repository, SkippedFile
 from service.errors import NotFound
-from service.knowledge_base.chunking import Chunk, chunk_file
+from service.knowledge_base.chunking import LANGUAGES, Chunk, chunk_file
 from service.knowledge_base.selection import SelectionRules, decode_text, gitignore_matcher, path_skip_reason
 from service.knowledge_base.sources import GitReader, ResolvedSource, TreeEntry
 from service.ports.chunk_index import ChunkIndex
@@ -159,8 +159,10 @@ def _build_chunks(repository: str, entry: TreeEntry, commit: str, chunks: list[C
 def _language(path: str, chunks: list[Chunk]) -> str:
     if chunks:
         return chunks[0].language
-    suffix = PurePosixPath(path).suffix.lower().lstrip(".")
-    return suffix or "text"
+    suffix = PurePosixPath(path).suffix.lower()
+    if suffix in LANGUAGES:
+        return LANGUAGES[suffix][0]
+    return suffix.lstrip(".") or "text"
 
 
 def sync_repository(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.cli import app
 from service.container import Container, build_container
+from service.errors import UpstreamFailed
+from service.ports.embedder import Matrix
 from service.settings import Settings
 from tests.knowledge_fakes import CountingEmbedder
 from tests.knowledge_repos import INDEXED, SKIPPED, commit, git, make_knowledge_repo, write
@@ -149,3 +152,35 @@ def test_the_default_embedded_index_persists_between_commands(tmp_path: Path) ->
     commit(root, "simpler")
     again = json.loads(runner.invoke(app, ["index", str(root), "--no-embed", "--json"]).output)["index"]
     assert (again["incremental"], again["processed"], again["modified"]) == (True, 1, 1)
+
+
+class FlakyEmbedder(CountingEmbedder):
+    """Fails on its second call, as a remote model might."""
+
+    def embed_documents(self, texts: Sequence[str]) -> Matrix:
+        if len(self.calls) == 1:
+            self.calls.append([])
+            raise UpstreamFailed("the embedding endpoint answered 503", hint="try again later")
+        return super().embed_documents(texts)
+
+
+def test_an_embedding_failure_keeps_the_lexical_index_and_resumes(
+    tmp_path: Path, backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKETSMITH_EMBEDDINGS__BATCH_SIZE", "4")
+    backends.embedder = FlakyEmbedder()
+    root = make_knowledge_repo(tmp_path / "triage")
+    result = backends.run("index", str(root), "--json")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.output)
+    assert data["index"]["files"] == len(INDEXED)
+    assert data["embedding_error"]["code"] == "upstream_failed"
+    first_batch = set(backends.embedder.calls[0])
+    assert len(first_batch) == 4
+    assert backends.run("search", "parse priority", "--json").exit_code == 0
+    resumed = backends.run("index", "triage", "--json")
+    assert resumed.exit_code == 0, resumed.output
+    embedding = json.loads(resumed.output)["embedding"]
+    assert embedding["covered"] == embedding["total"]
+    later = [text for call in backends.embedder.calls[2:] for text in call]
+    assert not set(later) & first_batch

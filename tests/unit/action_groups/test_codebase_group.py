@@ -95,7 +95,8 @@ def test_files_outside_the_index_cannot_be_read(client: TestClient) -> None:
 
 def test_list_files_under_a_path(client: TestClient) -> None:
     files = client.get(f"{BASE}/triage/files", params={"prefix": "triage/"}).json()["files"]
-    assert [f["path"] for f in files] == ["triage/escalate.py", "triage/report.py", "triage/router.py"]
+    names = ["triage/__init__.py", "triage/escalate.py", "triage/report.py", "triage/router.py"]
+    assert [f["path"] for f in files] == names
     assert client.get(f"{BASE}/triage/files", params={"prefix": "../"}).status_code == 400
 
 

@@ -45,6 +45,8 @@ def test_full_index_summary_and_skips(tmp_path: Path) -> None:
     for path, word in SKIPPED.items():
         assert word in reasons[path], (path, reasons[path])
     assert {"python", "javascript", "typescript", "java", "go"} <= set(summary.languages)
+    empty = next(f for f in index.list_files(repository="triage") if f.path == "triage/__init__.py")
+    assert (empty.language, empty.chunk_count) == ("python", 0)
     assert summary.chunks == sum(f.chunk_count for f in index.list_files(repository="triage")) > len(INDEXED)
     assert seen[-1] == (summary.processed, summary.processed)
     assert summary.added == summary.processed
