@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from service.action_groups.audit import CallRecorder
@@ -22,6 +23,7 @@ from service.action_groups.operations import ActionGroup
 from service.action_groups.registry import ActionGroupRegistry
 from service.adapters.embeddings import build_embedder
 from service.adapters.knowledge.memory import InMemoryChunkIndex
+from service.adapters.knowledge.postgres import PostgresChunkIndex
 from service.adapters.knowledge.sqlite import SqliteChunkIndex
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
@@ -29,6 +31,7 @@ from service.adapters.storage.findings import SqlFindingStore
 from service.adapters.storage.jobs import SqlJobQueue
 from service.adapters.storage.memory import InMemoryActionCallLog, InMemoryFindingStore, InMemoryJobQueue
 from service.adapters.storage.migrate import current_revision, upgrade_to_head
+from service.errors import ConfigurationError
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, record_jira_webhook
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
@@ -59,6 +62,7 @@ class Container:
     finding_store: FindingStore
     storage_backend: str
     embedder: Embedder  # loads its model on the first embedding call, never at start-up
+    chunk_index: ChunkIndex
     knowledge: KnowledgeBase
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -85,8 +89,7 @@ def build_container(
     in-memory one (for commands that never serve, such as schema export); ``extra_groups`` adds action groups,
     each built from the finished container. Raises :class:`ConfigurationError` for a bad database URL or an
     invalid action-group definition. ``embedder`` replaces the one ``settings.embeddings`` picks (not yet loaded);
-    ``chunk_index`` the knowledge base's index (embedded SQLite under the data directory; in memory with
-    ``in_memory``).
+    ``chunk_index`` the knowledge index :func:`build_chunk_index` picks.
     """
     job_queue: JobQueue
     finding_store: FindingStore
@@ -95,6 +98,7 @@ def build_container(
     registry = ActionGroupRegistry()
     closers: list[Callable[[], None]] = []
     readiness: list[ReadinessProbe] = []
+    engine: Engine | None = None
     if call_log is None:
         engine = create_database_engine(settings.resolved_database_url, echo=settings.database.echo_sql)
         closers.append(engine.dispose)
@@ -115,6 +119,7 @@ def build_container(
         registry=registry, recorder=recorder, timeout_seconds=settings.server.handler_timeout_seconds
     )
     embedder = embedder or build_embedder(settings)
+    index = chunk_index or build_chunk_index(settings, engine=engine, closers=closers)
     container = Container(
         settings=settings,
         registry=registry,
@@ -124,7 +129,8 @@ def build_container(
         finding_store=finding_store,
         storage_backend=backend,
         embedder=embedder,
-        knowledge=_knowledge_base(settings, chunk_index, embedder, in_memory=backend == "memory", closers=closers),
+        chunk_index=index,
+        knowledge=_knowledge_base(settings, index, embedder),
         readiness=readiness,
         _closers=closers,
     )
@@ -152,19 +158,9 @@ def build_container(
 
 def _knowledge_base(
     settings: Settings,
-    chunk_index: ChunkIndex | None,
+    chunk_index: ChunkIndex,
     embedder: Embedder,
-    *,
-    in_memory: bool,
-    closers: list[Callable[[], None]],
 ) -> KnowledgeBase:
-    if chunk_index is None:
-        if in_memory:
-            chunk_index = InMemoryChunkIndex()
-        else:
-            embedded = SqliteChunkIndex(settings.data_dir / "index" / "knowledge.db")
-            closers.append(embedded.close)
-            chunk_index = embedded
     indexing = settings.indexing
     return KnowledgeBase(
         chunk_index,
@@ -173,6 +169,30 @@ def _knowledge_base(
         rules=SelectionRules(max_file_bytes=indexing.max_file_bytes, max_document_bytes=indexing.max_document_bytes),
         embed_batch=settings.embeddings.batch_size,
     )
+
+
+def build_chunk_index(
+    settings: Settings, *, engine: Engine | None, closers: list[Callable[[], None]] | None = None
+) -> ChunkIndex:
+    """The knowledge index ``settings.knowledge_base.index_backend`` names; in memory when ``engine`` is None
+    (in-memory containers). ``auto`` is PostgreSQL when the service database is, else the embedded SQLite file
+    ``<data_dir>/index/knowledge.db``. Raises :class:`ConfigurationError` for postgres without PostgreSQL.
+    """
+    if engine is None:
+        return InMemoryChunkIndex()
+    backend = settings.knowledge_base.index_backend
+    on_postgres = engine.dialect.name == "postgresql"
+    if backend == "postgres" or (backend == "auto" and on_postgres):
+        if not on_postgres:
+            raise ConfigurationError(
+                "the postgres knowledge index needs a PostgreSQL database",
+                hint="set TICKETSMITH_DATABASE_URL to PostgreSQL, or TICKETSMITH_KNOWLEDGE_BASE__INDEX_BACKEND=sqlite",
+            )
+        return PostgresChunkIndex(engine)
+    embedded = SqliteChunkIndex(settings.data_dir / "index" / "knowledge.db")
+    if closers is not None:
+        closers.append(embedded.close)
+    return embedded
 
 
 def scratch_chunk_index(directory: Path) -> tuple[ChunkIndex, Callable[[], None]]:

@@ -10,8 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, MetaData
 
+from service.adapters.knowledge.pg_schema import knowledge_metadata
 from service.adapters.storage.engine import create_database_engine
 from service.adapters.storage.migrate import MIGRATIONS, current_revision, upgrade_to_head
 from service.adapters.storage.schema import metadata
@@ -34,13 +35,25 @@ def _head() -> str | None:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
+def _expected_metadata(dialect: str) -> MetaData:
+    """The service tables everywhere; the knowledge index tables too on PostgreSQL (SQLite keeps them elsewhere)."""
+    if dialect != "postgresql":
+        return metadata
+    combined = MetaData()
+    for source in (metadata, knowledge_metadata):
+        for table in source.tables.values():
+            table.to_metadata(combined)
+    return combined
+
+
 def test_migrated_schema_matches_the_metadata(engine: Engine) -> None:
     assert current_revision(engine) is None
     upgrade_to_head(engine)
     upgrade_to_head(engine)
     assert current_revision(engine) == _head()
+    expected = _expected_metadata(engine.dialect.name)
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), metadata)
+        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), expected)
     assert diff == []
 
 
