@@ -107,10 +107,10 @@ def main() -> None:
         tune_files, tune = function_corpus(corpus, tune)
         test_files, test = function_corpus(corpus, test)
         corpora = {"stdlib-tune": tune_files, "stdlib-test": test_files}
-        searched = {"stdlib-tune": tune, "stdlib-test": test}
+        searched = {"tune": ("stdlib-tune", tune), "test": ("stdlib-test", test)}
     else:
         corpora = {"stdlib": {**files, **corpus.files}}
-        searched = {"stdlib": [*tune, *test]}
+        searched = {"tune": ("stdlib", tune), "test": ("stdlib", test)}
     methods = fusion_methods()
     timings: dict[str, float | int] = {}
     chunks: dict[str, int] = {}
@@ -131,15 +131,13 @@ def main() -> None:
             timings["embed_seconds"] = round(time.perf_counter() - started, 2)
             timings["embedded_now"] = embedded
             started = time.perf_counter()
-            for name, queries in searched.items():
-                runs[name] = gather(queries, IndexCandidates(index, embedder, repository=name), depth=args.depth)
+            for split_name, (name, queries) in searched.items():
+                candidates = IndexCandidates(index, embedder, repository=name)
+                runs[split_name] = gather(queries, candidates, depth=args.depth)
             timings["search_seconds"] = round(time.perf_counter() - started, 2)
         finally:
             close()
-    tune_labels = {q.label for q in tune}
-    every_run = [run for name in searched for run in runs[name]]
-    tune_runs = [run for run in every_run if run.query.label in tune_labels]
-    test_runs = [run for run in every_run if run.query.label not in tune_labels]
+    tune_runs, test_runs = runs["tune"], runs["test"]
     tuned = best_points(sweep(tune_runs, methods, weights=DEFAULT_WEIGHTS))
     default_method, default_weight = tuned_defaults()
     on_test: dict[str, Any] = {}

@@ -203,6 +203,8 @@ def function_corpus(
         path, _, qualname = query.label.rpartition(":")
         lines = corpus.files[target.path].splitlines(keepends=True)[target.start_line - 1 : target.end_line]
         name = f"{path}/{qualname}.py"
+        if name in files:  # the same name defined twice in a file (platform branches, property setters)
+            name = f"{path}/{qualname}@{target.start_line}.py"
         files[name] = textwrap.dedent("".join(lines))
         moved.append(LabelledQuery(query.set_name, query.query, (Target(name),), query.label))
     return files, moved

@@ -480,3 +480,18 @@ def test_function_corpus_holds_each_queried_function_alone() -> None:
         (Target("shapes/geometry.py/Polygon.perimeter.py"),),
     ]
     assert [q.query for q in queries] == [q.query for q in corpus.queries]
+
+
+def test_function_corpus_keeps_two_definitions_of_one_name_apart() -> None:
+    text = (
+        'import sys\n\nif sys.platform == \'win32\':\n    def home():\n        """Find the home directory here."""\n'
+        '        return \'C:\'\nelse:\n    def home():\n        """Find the home directory there."""\n'
+        "        return '/'\n"
+    )
+    corpus = docstring_corpus({"paths.py": text})
+    files, queries = function_corpus(corpus, corpus.queries)
+    assert files == {
+        "paths.py/home.py": "def home():\n    return 'C:'\n",
+        "paths.py/home@7.py": "def home():\n    return '/'\n",
+    }
+    assert [q.targets[0].path for q in queries] == ["paths.py/home.py", "paths.py/home@7.py"]
