@@ -49,6 +49,7 @@ bench: install-dev  ## Benchmarks (print JSON)
 	bash scripts/install-system-deps.sh --bench
 	$(BIN)/python bench/bedrock_dispatch.py
 	$(BIN)/python bench/checks.py
+	$(BIN)/python bench/embeddings.py
 	$(BIN)/python bench/retrieval_quality.py --out docs/benchmarks/retrieval_quality.json
 	$(BIN)/python bench/kb_index.py --out docs/benchmarks/kb_index.json
 

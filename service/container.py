@@ -35,8 +35,10 @@ from service.errors import ConfigurationError
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, record_jira_webhook
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
+from service.knowledge_base.fusion import Fusion
 from service.knowledge_base.job import KB_EMBED, KB_SYNC, kb_embed_handler, kb_sync_handler
 from service.knowledge_base.library import KnowledgeBase
+from service.knowledge_base.retrieval import HybridRetriever
 from service.knowledge_base.selection import SelectionRules
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
 from service.ports.chunk_index import ChunkIndex
@@ -119,7 +121,8 @@ def build_container(
         registry=registry, recorder=recorder, timeout_seconds=settings.server.handler_timeout_seconds
     )
     embedder = embedder or build_embedder(settings)
-    index = chunk_index or build_chunk_index(settings, engine=engine, closers=closers)
+    if chunk_index is None:
+        chunk_index = build_chunk_index(settings, engine=engine, closers=closers)
     container = Container(
         settings=settings,
         registry=registry,
@@ -129,8 +132,8 @@ def build_container(
         finding_store=finding_store,
         storage_backend=backend,
         embedder=embedder,
-        chunk_index=index,
-        knowledge=_knowledge_base(settings, index, embedder),
+        chunk_index=chunk_index,
+        knowledge=_knowledge_base(settings, chunk_index, embedder),
         readiness=readiness,
         _closers=closers,
     )
@@ -156,15 +159,18 @@ def build_container(
     return container
 
 
-def _knowledge_base(
-    settings: Settings,
-    chunk_index: ChunkIndex,
-    embedder: Embedder,
-) -> KnowledgeBase:
-    indexing = settings.indexing
+def _knowledge_base(settings: Settings, chunk_index: ChunkIndex, embedder: Embedder) -> KnowledgeBase:
+    indexing, tuning = settings.indexing, settings.knowledge_base
+    fusion = Fusion(
+        method=tuning.fusion,
+        lexical_weight=tuning.lexical_weight,
+        dense_weight=tuning.dense_weight,
+        rrf_k=tuning.rrf_k,
+    )
     return KnowledgeBase(
         chunk_index,
         embedder,
+        retriever=HybridRetriever(chunk_index, embedder, fusion=fusion, candidates=tuning.candidates),
         data_dir=settings.data_dir,
         rules=SelectionRules(max_file_bytes=indexing.max_file_bytes, max_document_bytes=indexing.max_document_bytes),
         embed_batch=settings.embeddings.batch_size,

@@ -20,6 +20,7 @@ from pathlib import PurePosixPath
 from service.domain.knowledge import IndexedChunk, IndexedFile, Repository, SkippedFile
 from service.errors import NotFound
 from service.knowledge_base.chunking import LANGUAGES, Chunk, chunk_file
+from service.knowledge_base.documents import document_language
 from service.knowledge_base.selection import SelectionRules, decode_text, gitignore_matcher, path_skip_reason
 from service.knowledge_base.sources import GitReader, ResolvedSource, TreeEntry
 from service.ports.chunk_index import ChunkIndex
@@ -160,6 +161,9 @@ def _language(path: str, chunks: list[Chunk]) -> str:
     if chunks:
         return chunks[0].language
     suffix = PurePosixPath(path).suffix.lower()
+    document = document_language(path)
+    if document is not None:
+        return document
     if suffix in LANGUAGES:
         return LANGUAGES[suffix][0]
     return suffix.lstrip(".") or "text"
@@ -173,13 +177,16 @@ def sync_repository(
     documents: DocumentChunker | None = None,
     is_document: Callable[[str], bool] = lambda path: False,
     progress: Progress | None = None,
+    full: bool = False,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> SyncSummary:
     """Index ``source`` at its commit, incrementally when the index already holds an older one.
 
     ``documents`` chunks the document formats (``is_document`` tells which paths are documents: they may be
     binary and larger). ``progress(done, total)`` is called after each file read. A file that cannot be parsed
-    is recorded as skipped with the reason and the rest still indexed. Raises only before anything is written.
+    is recorded as skipped with the reason and the rest still indexed. ``full`` compares every path instead of
+    starting from the diff, so changed selection rules apply to unchanged files too (their blobs are still not
+    re-read unless they change status). Raises only before anything is written.
     """
     started = time.perf_counter()
     rules = rules or SelectionRules()
@@ -195,7 +202,9 @@ def sync_repository(
     with GitReader(source.git_dir) as reader:
         tree = reader.tree(source.commit)
         old_skipped = {s.path for s in index.skipped_files(repository=source.name)} if previous else set()
-        plan, incremental = _plan(reader, tree, old_blobs, old_skipped, previous_commit, source.commit)
+        plan, incremental = _plan(
+            reader, tree, old_blobs, old_skipped, None if full else previous_commit, source.commit
+        )
         ignored = gitignore_matcher(tree, reader.read_blob)
         if not incremental:  # rules may have changed: an indexed, unchanged file may have to leave
             plan.touched |= {

@@ -7,40 +7,23 @@ the REST routes, the job handlers and the ``codebase`` action group, so they can
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from service.domain.knowledge import ChunkFilters, Repository, ScoredChunk
-from service.domain.lexical import query_terms
 from service.errors import InvalidInput, NotFound
 from service.knowledge_base.documents import extract_chunks
 from service.knowledge_base.documents import is_document as document_suffix
 from service.knowledge_base.embedding import EmbedSummary, embed_pending
 from service.knowledge_base.indexer import ALL_FILES, DocumentChunker, Progress, SyncSummary, sync_repository
+from service.knowledge_base.retrieval import SEARCH_MODES, HybridRetriever, Mode
 from service.knowledge_base.selection import SelectionRules
 from service.knowledge_base.sources import is_url, resolve_source
 from service.ports.chunk_index import ChunkIndex
 from service.ports.embedder import Embedder
 
-MODES = ("hybrid", "lexical", "dense")
-# (query, lexical results, dense results, k) -> fused results, best first
-Fuser = Callable[[str, Sequence[ScoredChunk], Sequence[ScoredChunk], int], list[ScoredChunk]]
-RRF_K = 60
-
-
-def reciprocal_rank_fusion(
-    query: str, lexical: Sequence[ScoredChunk], dense: Sequence[ScoredChunk], k: int
-) -> list[ScoredChunk]:
-    """Equal-weight reciprocal rank fusion (Cormack et al., 2009), the fallback when no tuned fuser is given."""
-    scores: dict[str, float] = {}
-    chunks = {}
-    for results in (lexical, dense):
-        for rank, hit in enumerate(results, start=1):
-            chunks[hit.chunk.chunk_id] = hit.chunk
-            scores[hit.chunk.chunk_id] = scores.get(hit.chunk.chunk_id, 0.0) + 1.0 / (RRF_K + rank)
-    best = sorted(scores, key=lambda chunk_id: -scores[chunk_id])[:k]
-    return [ScoredChunk(chunk=chunks[chunk_id], score=scores[chunk_id]) for chunk_id in best]
+MODES = SEARCH_MODES
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +67,7 @@ class KnowledgeBase:
         embed_batch: int = 32,
         documents: DocumentChunker | None = extract_chunks,
         is_document: Callable[[str], bool] = document_suffix,
-        fuser: Fuser = reciprocal_rank_fusion,
+        retriever: HybridRetriever | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -93,7 +76,7 @@ class KnowledgeBase:
         self._embed_batch = embed_batch
         self._documents = documents
         self._is_document = is_document
-        self._fuser = fuser
+        self._retriever = retriever or HybridRetriever(index, embedder)
 
     def repository(self, name: str) -> Repository:
         """The repository called ``name``; :class:`NotFound` with a hint when there is none."""
@@ -110,9 +93,16 @@ class KnowledgeBase:
         return any(r.name == name for r in self.index.list_repositories())
 
     def sync(
-        self, source: str | None, *, name: str | None, ref: str | None, progress: Progress | None = None
+        self,
+        source: str | None,
+        *,
+        name: str | None,
+        ref: str | None,
+        progress: Progress | None = None,
+        full: bool = False,
     ) -> SyncSummary:
-        """Index ``source`` (or, when None, the source ``name`` was indexed from) at ``ref``, incrementally."""
+        """Index ``source`` (or, when None, the source ``name`` was indexed from) at ``ref``, incrementally
+        (``full``: every path compared, so changed selection settings apply to unchanged files too)."""
         if source is None:
             if name is None:
                 raise InvalidInput("give a source or the name of an indexed repository")
@@ -126,6 +116,7 @@ class KnowledgeBase:
             documents=self._documents,
             is_document=self._is_document,
             progress=progress,
+            full=full,
         )
 
     def embed(self, name: str, *, progress: Progress | None = None) -> EmbedSummary | None:
@@ -172,44 +163,20 @@ class KnowledgeBase:
     def search(
         self, query: str, *, repository: str, k: int = 10, filters: ChunkFilters | None = None, mode: str = "hybrid"
     ) -> SearchResults:
-        """The ``k`` best chunks for ``query``. Hybrid falls back to lexical while nothing is embedded yet."""
+        """The ``k`` best chunks for ``query`` (:class:`HybridRetriever`); hybrid and dense fall back to lexical
+        while nothing is embedded, and the result says so."""
         if mode not in MODES:
             raise InvalidInput(f"unknown search mode {mode!r}", hint="hybrid, lexical or dense")
-        if not query.strip():
-            raise InvalidInput("the query is empty", hint="give words or identifiers to look for")
-        status = self.status(repository)
-        note = None
-        if mode != "lexical" and (self.embedder is None or status.embedded == 0):
-            why = "no embedding model is configured" if self.embedder is None else "nothing is embedded yet"
-            if mode == "dense":
-                raise InvalidInput(f"dense search is not available: {why}", hint="use --mode lexical or hybrid")
-            mode, note = "lexical", f"lexical only: {why}"
-        lexical: list[ScoredChunk] = []
-        dense: list[ScoredChunk] = []
-        wide = min(max(k * 4, 50), 1000)
-        if mode in ("hybrid", "lexical"):
-            lexical = self.index.search_lexical(
-                repository=repository, terms=query_terms(query), k=k if mode == "lexical" else wide, filters=filters
-            )
-        if mode in ("hybrid", "dense") and self.embedder is not None:
-            vector = self.embedder.embed_query(query)
-            dense = self.index.search_dense(
-                repository=repository,
-                model_id=self.embedder.model_id,
-                vector=vector,
-                k=k if mode == "dense" else wide,
-                filters=filters,
-            )
-        hits = {"lexical": lexical, "dense": dense}.get(mode) or self._fuser(query, lexical, dense, k)
-        if mode == "hybrid" and status.embedded < status.chunks and note is None:
-            note = f"dense index {status.embedded}/{status.chunks} chunks complete"
+        record = self.repository(repository)
+        chosen: Mode = "dense" if mode == "dense" else "lexical" if mode == "lexical" else "hybrid"
+        found = self._retriever.search(repository, query, k=k, filters=filters, mode=chosen)
         return SearchResults(
-            repository=status.repository,
-            mode=mode,
-            hits=hits[:k],
-            embedded=status.embedded,
-            chunks=status.chunks,
-            note=note,
+            repository=record,
+            mode=found.mode,
+            hits=[ScoredChunk(chunk=hit.chunk, score=hit.score) for hit in found.hits],
+            embedded=found.embedded,
+            chunks=found.chunks,
+            note="; ".join(found.notes) or None,
         )
 
     def work_tree(self, name: str) -> Path:

@@ -206,22 +206,31 @@ class Navigator:
         files = [f.path for f in index.list_files(repository=repository, limit=ALL_FILES)]
         chunks = {path: index.chunks_for_path(repository=repository, path=path) for path in files}
         definers: dict[str, set[str]] = defaultdict(set)
-        definitions: dict[str, list[tuple[str, str, int]]] = defaultdict(list)  # path -> (name, kind, line)
+        definitions: dict[str, dict[str, tuple[str, int]]] = defaultdict(dict)  # path -> name -> (kind, line)
+        top_level: set[str] = set()
         for path, file_chunks in chunks.items():
             for chunk in file_chunks:
                 if chunk.kind in DEFINITION_KINDS and chunk.symbol:
                     name = chunk.symbol.split(".")[-1]
                     if len(name) >= MIN_NAME_LENGTH:
                         definers[name].add(path)
-                        definitions[path].append((name, chunk.kind, chunk.start_line))
-        useful = {name for name, where in definers.items() if len(where) <= MAX_DEFINING_FILES}
+                        definitions[path].setdefault(name, (chunk.kind, chunk.start_line))
+                        if "." not in chunk.symbol:
+                            top_level.add(name)
+        # A method with a plain name (count, lower, run) is called on every kind of object: its name alone
+        # does not say which definition a use means, so only specific method names make edges.
+        useful = {
+            name
+            for name, where in definers.items()
+            if len(where) <= MAX_DEFINING_FILES and (name in top_level or SPECIFIC_NAME.match(name))
+        }
         scores: defaultdict[str, float] = defaultdict(float)
         referenced: Counter[tuple[str, str]] = Counter()  # (defining path, name) -> referencing lines
         for path, file_chunks in chunks.items():
             used = Counter(
                 token for chunk in file_chunks for token in IDENTIFIER.findall(chunk.text) if token in useful
             )
-            own = {name for name, _, _ in definitions.get(path, ())}
+            own = set(definitions.get(path, {}))
             for name, count in used.items():
                 if name in own:
                     continue
@@ -231,7 +240,10 @@ class Navigator:
         result: list[MappedFile] = []
         for path in sorted(files, key=lambda p: (-scores[p], p)):
             symbols = sorted(
-                (MappedSymbol(name, kind, line, referenced[(path, name)]) for name, kind, line in definitions[path]),
+                (
+                    MappedSymbol(name, kind, line, referenced[(path, name)])
+                    for name, (kind, line) in definitions[path].items()
+                ),
                 key=lambda s: (-s.references, s.line),
             )
             result.append(MappedFile(path=path, score=round(scores[path], 3), symbols=symbols))

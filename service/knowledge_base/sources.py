@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import TracebackType
+from urllib.parse import urlsplit, urlunsplit
 
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
@@ -22,11 +23,22 @@ from service.errors import InvalidInput, NotFound, UpstreamFailed
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 URL_PATTERN = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
 REGULAR_FILE_MODES = frozenset({"100644", "100755"})
+# A clone or fetch needing a password fails at once instead of waiting for someone to type it.
+NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
 
 
 def is_url(source: str) -> bool:
     """True for ``scheme://...`` and scp-like ``user@host:path`` sources (anything else is a local path)."""
     return bool(URL_PATTERN.match(source))
+
+
+def without_credentials(url: str) -> str:
+    """``url`` with any ``user:password@`` taken out, for records and messages (the clone keeps its own remote)."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def default_name(source: str) -> str:
@@ -192,17 +204,22 @@ def _clone_or_fetch(url: str, destination: Path) -> None:
     try:
         if (destination / "HEAD").exists():
             repo = git.Repo(destination)
+            repo.git.update_environment(**NO_PROMPT)
             try:
+                current = str(repo.git.config("--get", "remote.origin.url"))
+                if without_credentials(current) != without_credentials(url):
+                    # The name now stands for another repository: follow it (the fetch then replaces the refs).
+                    repo.git.remote("set-url", "origin", url)
                 repo.git.fetch("--prune", "--tags", "origin", "+refs/heads/*:refs/heads/*")
             finally:
                 repo.close()
             return
         destination.parent.mkdir(parents=True, exist_ok=True)
-        git.Repo.clone_from(url, destination, bare=True).close()
+        git.Repo.clone_from(url, destination, bare=True, env=NO_PROMPT).close()
     except GitCommandError as exc:
         message = (exc.stderr or str(exc)).strip().splitlines()
         raise UpstreamFailed(
-            f"could not clone or fetch {url}: {message[-1] if message else 'git failed'}",
+            f"could not clone or fetch {without_credentials(url)}: {message[-1] if message else 'git failed'}",
             hint="check the URL and that this machine can reach it with git (credentials, network, proxy)",
         ) from exc
 
@@ -210,6 +227,7 @@ def _clone_or_fetch(url: str, destination: Path) -> None:
 def _fetch_ref(git_dir: Path, ref: str) -> None:
     """Try to fetch a ref (e.g. a commit sha no branch points at) from the clone's origin."""
     repo = git.Repo(git_dir)
+    repo.git.update_environment(**NO_PROMPT)
     try:
         repo.git.fetch("origin", "--end-of-options", ref)
     except GitCommandError:
@@ -228,7 +246,7 @@ def resolve_source(source: str, *, ref: str | None, name: str | None, data_dir: 
     if is_url(source):
         git_dir = (data_dir / "repos" / repo_name).resolve()
         _clone_or_fetch(source, git_dir)
-        shown = source
+        shown = without_credentials(source)
         cloned = True
     else:
         local = Path(source).expanduser().resolve()

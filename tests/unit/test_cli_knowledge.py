@@ -100,7 +100,8 @@ def test_index_without_embedding_and_human_output(tmp_path: Path, backends: Back
     assert result.exit_code == 0, result.output
     assert "t2" in result.output
     assert "skipped 11 files" in result.output
-    assert "secrets file (never indexed): .env, deploy/server.pem" in result.output
+    assert "secrets file: .env, deploy/server.pem" in result.output
+    assert "too large: data/huge.txt" in result.output
     assert backends.embedder.calls == []
     found = backends.run("search", "parse priority", "--repo", "t2")
     assert found.exit_code == 0, found.output

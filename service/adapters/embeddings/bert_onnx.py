@@ -1,9 +1,11 @@
 """The same encoder as :class:`bert.NumpyBert`, as an ONNX graph built from the weights and run by onnxruntime.
 
 The graph uses standard ONNX ops only (opset 20: ``LayerNormalization``, ``Gelu``); onnxruntime fuses them into
-its optimised CPU kernels when the session is created. It is built once per weights file and cached on disk under
-a name carrying the weights' sha256, so a changed model file never reuses a stale graph. An int8 variant is made
-from it by onnxruntime's dynamic quantisation (weights int8, activations quantised per batch).
+its optimised CPU kernels when the session is created (its contrib ``Attention``/``SkipLayerNormalization`` ops
+measured only ~4% faster, not worth tying the graph to one runtime). It is built once per weights file and cached
+on disk under a name carrying the weights' sha256 and the builder's version, so a changed model never reuses a
+stale graph. An int8 variant is made from it by onnxruntime's dynamic quantisation (weights int8 per channel,
+activations quantised per batch).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 
 OPSET = 20
 IR_VERSION = 9
+# Part of every cached file name: bump it when build_model or the quantisation recipe changes.
+GRAPH_VERSION = 1
 Precision = Literal["fp32", "int8"]
 
 
@@ -162,30 +166,24 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def cached_model(weights: BertWeights, *, cache_dir: Path, weights_sha: str, precision: Precision) -> Path:
     """The path of the graph for these weights at ``precision``, building (and quantising) it on first use."""
-    fp32 = cache_dir / f"bert-{weights_sha[:16]}-fp32.onnx"
+    stem = f"bert-{weights_sha[:16]}-g{GRAPH_VERSION}"
+    fp32 = cache_dir / f"{stem}-fp32.onnx"
     if not fp32.exists():
         log.info("building onnx graph path=%s", fp32)
         _write_atomically(fp32, build_model(weights).SerializeToString())
     if precision == "fp32":
         return fp32
-    int8 = cache_dir / f"bert-{weights_sha[:16]}-int8.onnx"
+    int8 = cache_dir / f"{stem}-int8.onnx"
     if not int8.exists():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         log.info("quantising onnx graph path=%s", int8)
         with tempfile.TemporaryDirectory(dir=cache_dir) as scratch:
             out = Path(scratch) / int8.name
-            # Per-channel int8 weights for the attention and up-projection MatMuls. The down-projections are left
-            # in float32: their input (the GELU output) is heavy-tailed, and per-tensor activation quantisation
-            # there cost the most accuracy (min cosine to the reference 0.97 with them, 0.98 without).
-            quantize_dynamic(
-                fp32,
-                out,
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                op_types_to_quantize=["MatMul"],
-                nodes_to_exclude=[f"l{i}_down" for i in range(weights.config.num_layers)],
-            )
+            # Per-channel int8 weights for every MatMul; Gather (the embedding table) stays float32. Measured on
+            # 500 stdlib docstring -> function pairs: MRR@10 0.680 against 0.679 for fp32, at 2.2x the speed
+            # (leaving the FFN down-projections in float32 gave 0.674 and only 1.8x).
+            quantize_dynamic(fp32, out, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
             _write_atomically(int8, out.read_bytes())
     return int8
 
@@ -199,6 +197,9 @@ class OnnxBert:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads sleep instead of spinning: on a shared or busy machine spinning burns the cores the
+        # other threads need (measured 20% more throughput without it with the load above the core count).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
     def run(self, input_ids: Ints, attention_mask: Ints) -> Floats:

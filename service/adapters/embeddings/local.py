@@ -135,12 +135,18 @@ class LocalMiniLMEmbedder:
         else:
             from service.adapters.embeddings.bert_onnx import OnnxBert, cached_model
 
-            path = cached_model(
-                weights,
-                cache_dir=cache_dir,
-                weights_sha=_sha256(model_dir / "model.safetensors"),
-                precision="int8" if runtime == "onnx-int8" else "fp32",
-            )
+            try:
+                path = cached_model(
+                    weights,
+                    cache_dir=cache_dir,
+                    weights_sha=_sha256(model_dir / "model.safetensors"),
+                    precision="int8" if runtime == "onnx-int8" else "fp32",
+                )
+            except OSError as error:
+                raise ConfigurationError(
+                    f"cannot write the model graph under {cache_dir}: {error}",
+                    hint="make TICKETSMITH_DATA_DIR writable (the graph is built there once, then reused)",
+                ) from error
             self._encoder = OnnxBert(path, threads=threads or os.cpu_count() or 1)
         self._lock = threading.Lock()
 

@@ -9,17 +9,16 @@ are float32 blobs keyed by (model id, content hash); dense search loads a reposi
 
 from __future__ import annotations
 
-import fnmatch
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from service.adapters.knowledge.common import check_changes, check_k, check_vectors, selective_terms, unit_vector
 from service.adapters.knowledge.matrix import ModelVectors, RowSet
+from service.adapters.knowledge.sqlite_pool import SqliteConnections
 from service.adapters.knowledge.sqlite_schema import SCHEMA, SCHEMA_VERSION, fts_statements, fts_table
 from service.domain.knowledge import ChunkFilters, IndexedChunk, IndexedFile, Repository, ScoredChunk, SkippedFile
 from service.domain.lexical import search_terms, unique_terms
@@ -48,10 +47,6 @@ def _repository(row: Any) -> Repository:
         commit=commit,
         indexed_at=None if indexed_at is None else datetime.fromisoformat(indexed_at),
     )
-
-
-def _fnmatch(path: str, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(path, pattern)
 
 
 def _filter_sql(filters: ChunkFilters | None) -> tuple[str, list[Any]]:
@@ -85,13 +80,11 @@ class SqliteChunkIndex:
 
     def __init__(self, path: Path, *, busy_timeout_seconds: float = 30.0) -> None:
         self._path = path
-        self._timeout = busy_timeout_seconds
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._write_lock = threading.Lock()
-        self._registry_lock = threading.Lock()
+        self._db = SqliteConnections(path, busy_timeout_seconds=busy_timeout_seconds)
+        self._cache_lock = threading.Lock()
         self._vectors: dict[str, ModelVectors] = {}
         self._row_sets: dict[tuple[str, str], RowSet] = {}
+        self._coverage: dict[tuple[str, str], tuple[tuple[int, ...], tuple[int, int]]] = {}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._migrate()
@@ -102,56 +95,15 @@ class SqliteChunkIndex:
             ) from None
 
     def close(self) -> None:
-        """Close every connection this index opened. Safe to call twice."""
-        with self._registry_lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
+        """Close every connection this index opened and drop its in-memory matrices. Safe to call twice."""
+        self._db.close()
+        with self._cache_lock:
             self._vectors.clear()
             self._row_sets.clear()
-        self._local = threading.local()
-
-    # Connections and transactions
-
-    def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(
-                self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
-            )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            connection.create_function("kb_fnmatch", 2, _fnmatch, deterministic=True)
-            self._local.connection = connection
-            with self._registry_lock:
-                self._connections.append(connection)
-        return connection
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        connection = self._connection()
-        with self._write_lock:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """One snapshot for several statements (a deferred transaction that only reads)."""
-        connection = self._connection()
-        connection.execute("BEGIN")
-        try:
-            yield connection
-        finally:
-            connection.execute("COMMIT")
+            self._coverage.clear()
 
     def _migrate(self) -> None:
-        with self._write() as connection:
+        with self._db.write() as connection:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise ConfigurationError(
@@ -192,12 +144,12 @@ class SqliteChunkIndex:
         return repo_id
 
     def save_repository(self, *, repository: Repository) -> None:
-        with self._write() as connection:
+        with self._db.write() as connection:
             self._save(connection, repository)
 
     def get_repository(self, *, name: str) -> Repository:
         row = (
-            self._connection()
+            self._db.get()
             .execute("SELECT name, source, path, ref, commit_sha, indexed_at FROM repositories WHERE name = ?", (name,))
             .fetchone()
         )
@@ -206,13 +158,13 @@ class SqliteChunkIndex:
         return _repository(row)
 
     def list_repositories(self) -> list[Repository]:
-        rows = self._connection().execute(
+        rows = self._db.get().execute(
             "SELECT name, source, path, ref, commit_sha, indexed_at FROM repositories ORDER BY name"
         )
         return [_repository(row) for row in rows]
 
     def delete_repository(self, *, name: str) -> None:
-        with self._write() as connection:
+        with self._db.write() as connection:
             repo_id = self._repo_id(connection, name)
             if repo_id is None:
                 return
@@ -237,7 +189,7 @@ class SqliteChunkIndex:
         terms = [" ".join(search_terms(chunk.content)) for chunk in chunks]  # outside the write lock
         replaced = [(p,) for p in {*removed_paths, *(f.path for f in files), *(s.path for s in skipped)}]
         try:
-            with self._write() as connection:
+            with self._db.write() as connection:
                 repo_id = self._save(connection, repository)
                 fts = fts_table(repo_id)
                 owned = [(repo_id, path) for (path,) in replaced]
@@ -299,14 +251,14 @@ class SqliteChunkIndex:
     # Reads
 
     def file_blobs(self, *, repository: str) -> dict[str, str]:
-        rows = self._connection().execute(
+        rows = self._db.get().execute(
             "SELECT f.path, f.blob_sha FROM files f JOIN repositories r ON r.id = f.repo_id WHERE r.name = ?",
             (repository,),
         )
         return dict(rows)
 
     def skipped_files(self, *, repository: str) -> list[SkippedFile]:
-        rows = self._connection().execute(
+        rows = self._db.get().execute(
             "SELECT s.path, s.reason FROM skipped s JOIN repositories r ON r.id = s.repo_id WHERE r.name = ?"
             " ORDER BY s.path",
             (repository,),
@@ -314,7 +266,7 @@ class SqliteChunkIndex:
         return [SkippedFile(path=path, reason=reason) for path, reason in rows]
 
     def list_files(self, *, repository: str, prefix: str = "", limit: int = 1000) -> list[IndexedFile]:
-        rows = self._connection().execute(
+        rows = self._db.get().execute(
             "SELECT f.path, f.blob_sha, f.language, f.chunk_count FROM files f JOIN repositories r ON r.id = f.repo_id"
             " WHERE r.name = ? AND substr(f.path, 1, ?) = ? ORDER BY f.path LIMIT ?",
             (repository, len(prefix), prefix, max(limit, 0)),
@@ -325,7 +277,7 @@ class SqliteChunkIndex:
         if not chunk_ids:
             return []
         found: dict[str, IndexedChunk] = {}
-        connection = self._connection()
+        connection = self._db.get()
         unique = list(dict.fromkeys(chunk_ids))
         for start in range(0, len(unique), 500):  # below SQLite's limit on bound parameters
             batch = unique[start : start + 500]
@@ -339,7 +291,7 @@ class SqliteChunkIndex:
         return {row[0]: _chunk(row) for row in connection.execute(f"{_CHUNKS} WHERE c.id IN ({marks})", list(keys))}
 
     def chunks_for_path(self, *, repository: str, path: str) -> list[IndexedChunk]:
-        rows = self._connection().execute(
+        rows = self._db.get().execute(
             f"{_CHUNKS} WHERE r.name = ? AND c.path = ? ORDER BY c.start_line, c.end_line, c.chunk_id",
             (repository, path),
         )
@@ -348,7 +300,7 @@ class SqliteChunkIndex:
     def find_symbols(self, *, repository: str, name: str, limit: int = 50) -> list[IndexedChunk]:
         if not name:
             return []
-        rows = self._connection().execute(
+        rows = self._db.get().execute(
             f"{_CHUNKS} WHERE r.name = ? AND c.symbol_tail = ? ORDER BY c.path, c.start_line, c.chunk_id",
             (repository, name.rsplit(".", 1)[-1]),
         )
@@ -364,7 +316,7 @@ class SqliteChunkIndex:
         wanted = [term for term in unique_terms(terms) if any(ch.isalnum() for ch in term)]
         if not wanted:
             return []
-        with self._read() as connection:
+        with self._db.read() as connection:
             head = connection.execute(
                 "SELECT id, chunk_count FROM repositories WHERE name = ?", (repository,)
             ).fetchone()
@@ -396,7 +348,7 @@ class SqliteChunkIndex:
         if head is None:
             return None
         dimensions, last_seq = head
-        with self._registry_lock:
+        with self._cache_lock:
             vectors = self._vectors.get(model_id)
             if vectors is None or vectors.dimensions != dimensions:
                 vectors = self._vectors[model_id] = ModelVectors(dimensions)
@@ -419,7 +371,7 @@ class SqliteChunkIndex:
             return None
         version = (head[0], head[1], vectors.last_seq)
         key = (repository, model_id)
-        with self._registry_lock:
+        with self._cache_lock:
             cached = self._row_sets.get(key)
         if cached is not None and cached.version == version:
             return cached
@@ -427,7 +379,7 @@ class SqliteChunkIndex:
             "SELECT id, content_hash, language, kind, path FROM chunks WHERE repo_id = ? ORDER BY id", (head[0],)
         ).fetchall()
         row_set = RowSet.build(version, vectors, records)
-        with self._registry_lock:
+        with self._cache_lock:
             self._row_sets[key] = row_set
         return row_set
 
@@ -435,7 +387,7 @@ class SqliteChunkIndex:
         self, *, repository: str, model_id: str, vector: Vector, k: int, filters: ChunkFilters | None = None
     ) -> list[ScoredChunk]:
         check_k(k)
-        with self._read() as connection:
+        with self._db.read() as connection:
             vectors = self._model_vectors(connection, model_id)
             row_set = None if vectors is None else self._row_set(connection, repository, vectors, model_id)
             if vectors is None or row_set is None:
@@ -449,7 +401,7 @@ class SqliteChunkIndex:
     # Embeddings
 
     def pending_embeddings(self, *, repository: str, model_id: str, limit: int) -> list[tuple[str, str]]:
-        rows = self._connection().execute(
+        rows = self._db.get().execute(
             "SELECT c.content_hash, c.header, c.text FROM chunks c JOIN repositories r ON r.id = c.repo_id"
             " WHERE r.name = ? AND NOT EXISTS (SELECT 1 FROM embeddings e"
             " WHERE e.model_id = ? AND e.content_hash = c.content_hash)"
@@ -461,7 +413,7 @@ class SqliteChunkIndex:
     def store_embeddings(self, *, model_id: str, vectors: Mapping[str, Vector]) -> None:
         if not vectors:
             return
-        with self._write() as connection:
+        with self._db.write() as connection:
             row = connection.execute("SELECT dimensions FROM models WHERE model_id = ?", (model_id,)).fetchone()
             rows = check_vectors(vectors, dimensions=None if row is None else int(row[0]))
             dimensions = next(iter(rows.values())).shape[0]
@@ -480,13 +432,29 @@ class SqliteChunkIndex:
             )
 
     def dense_coverage(self, *, repository: str, model_id: str) -> tuple[int, int]:
-        row = (
-            self._connection()
-            .execute(
-                "SELECT count(e.content_hash), count(*) FROM chunks c JOIN repositories r ON r.id = c.repo_id"
-                " LEFT JOIN embeddings e ON e.model_id = ? AND e.content_hash = c.content_hash WHERE r.name = ?",
+        # Counted once per state of the index (searches ask every time; the count scans the repository).
+        with self._db.read() as connection:
+            head = connection.execute(
+                "SELECT r.id, r.generation, r.chunk_count, m.last_seq FROM repositories r"
+                " LEFT JOIN models m ON m.model_id = ? WHERE r.name = ?",
                 (model_id, repository),
-            )
-            .fetchone()
-        )
-        return int(row[0]), int(row[1])
+            ).fetchone()
+            if head is None:
+                return 0, 0
+            repo_id, generation, chunk_count, last_seq = head
+            if last_seq is None:
+                return 0, int(chunk_count)
+            version, key = (repo_id, generation, last_seq), (repository, model_id)
+            with self._cache_lock:
+                cached = self._coverage.get(key)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            embedded = connection.execute(
+                "SELECT count(*) FROM chunks c JOIN embeddings e ON e.model_id = ? AND e.content_hash = c.content_hash"
+                " WHERE c.repo_id = ?",
+                (model_id, repo_id),
+            ).fetchone()[0]
+        counts = (int(embedded), int(chunk_count))
+        with self._cache_lock:
+            self._coverage[key] = (version, counts)
+        return counts

@@ -38,9 +38,9 @@ class DocumentError(InvalidInput):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Bounds on the work one document may cause. Over ``max_bytes``, ``max_unpacked_bytes``, ``max_zip_ratio``
-    or ``max_seconds`` the document is refused (:class:`DocumentError`); over the page, sheet, row, column or
-    character counts the rest is left out and a note says so (:attr:`Extraction.notes`)."""
+    """Bounds on the work one document may cause. Over ``max_bytes``, ``max_unpacked_bytes``, ``max_zip_ratio``,
+    ``max_html_depth`` or ``max_seconds`` the document is refused (:class:`DocumentError`); over the page, sheet,
+    row, column or character counts the rest is left out and a note says so (:attr:`Extraction.notes`)."""
 
     max_bytes: int = 64 * 1024 * 1024  # the file as given
     max_unpacked_bytes: int = 256 * 1024 * 1024  # sum of a docx/xlsx's declared uncompressed members
@@ -51,6 +51,7 @@ class Limits:
     max_rows: int = 100_000  # csv/tsv per file; xlsx/xls per sheet
     max_columns: int = 256  # csv, sheets, docx tables
     max_chars: int = 20_000_000  # extracted text per document
+    max_html_depth: int = 5_000  # nested elements; the HTML parser slows down sharply past ~10,000
     max_seconds: float = 120.0  # wall clock, checked between pages, rows and blocks
 
 
@@ -185,25 +186,30 @@ def split_block(block: Block, limit: int = TARGET_CHARS) -> list[Block]:
     first = 0
     size = 0
 
-    def flush(last: int) -> None:
-        if any(line.strip() for line in window):
-            start, end = (block.start + first, block.start + last) if exact else (block.start, block.end)
-            pieces.append(Block("\n".join(window), start, end, lines_match=exact))
+    def flush() -> None:
+        kept = [index for index, line in enumerate(window) if line.strip()]
+        if kept:  # blank lines at a window's edges belong to neither neighbour
+            body = window[kept[0] : kept[-1] + 1]
+            if exact:
+                start, end = block.start + first + kept[0], block.start + first + kept[-1]
+            else:
+                start, end = block.start, block.end
+            pieces.append(Block("\n".join(body), start, end, lines_match=exact))
 
     for number, line in enumerate(lines):
         if len(line) > limit:
-            flush(number - 1)
+            flush()
             for part in _split_line(line, limit):
                 at = block.start + number if exact else block.start
                 pieces.append(Block(part, at, at if exact else block.end, lines_match=False))
             window, first, size = [], number + 1, 0
             continue
         if window and size + len(line) + 1 > limit:
-            flush(number - 1)
+            flush()
             window, first, size = [], number, 0
         window.append(line)
         size += len(line) + 1
-    flush(len(lines) - 1)
+    flush()
     return pieces
 
 

@@ -19,6 +19,7 @@ from service.knowledge_base.documents.base import (
     Block,
     Budget,
     DocumentError,
+    Limits,
     Section,
     check_zip,
     sections_to_chunks,
@@ -38,6 +39,8 @@ def sheet_section(name: str, rows: Iterable[Sequence[object]], budget: Budget) -
             break
         budget.tick()
         cells = list(values[: limits.max_columns])
+        while cells and cells[-1] in (None, ""):  # rows come padded to the widest one read
+            cells.pop()
         if len(values) > limits.max_columns and any(v not in (None, "") for v in values[limits.max_columns :]):
             budget.note(f"truncated: sheet {name!r}: columns after {limits.max_columns} were left out")
         if columns is None:
@@ -59,6 +62,16 @@ def _chunks(path: str, language: str, sections: Iterable[Section | None]) -> lis
     return sections_to_chunks(path, language, [s for s in sections if s is not None and s.blocks])
 
 
+def _xlsx_rows(sheet: Any, limits: Limits) -> Iterable[Sequence[object]]:
+    """The sheet's rows from row 1, stopping one row and one column past the limits (what is found there is
+    noted as left out). Rows come padded to the sheet's declared width, so that width is capped too."""
+    columns = min(sheet.max_column or 1, limits.max_columns + 1)
+    rows: Iterable[Sequence[object]] = sheet.iter_rows(
+        min_row=1, max_row=limits.max_rows + 1, max_col=columns, values_only=True
+    )
+    return rows
+
+
 def extract_xlsx(path: str, data: bytes, budget: Budget) -> list[Chunk]:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
@@ -68,13 +81,13 @@ def extract_xlsx(path: str, data: bytes, budget: Budget) -> list[Chunk]:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except InvalidFileException as exc:
         raise DocumentError(f"not a valid xlsx: {exc}") from exc
+    limits = budget.limits
     try:
         sheets = workbook.worksheets
         if len(sheets) > budget.limits.max_sheets:
             budget.note(f"truncated: sheets after the first {budget.limits.max_sheets} were left out")
         sections = [
-            sheet_section(sheet.title, sheet.iter_rows(min_row=1, values_only=True), budget)
-            for sheet in sheets[: budget.limits.max_sheets]
+            sheet_section(sheet.title, _xlsx_rows(sheet, limits), budget) for sheet in sheets[: limits.max_sheets]
         ]
     finally:
         workbook.close()

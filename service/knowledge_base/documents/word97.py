@@ -96,8 +96,8 @@ def _pieces(word: bytes, table: bytes) -> tuple[int, list[tuple[int, int, int, b
         raise DocumentError("corrupt doc: truncated FIB") from exc
     clx = table[fc_clx : fc_clx + lcb_clx]
     at = 0
-    while at < len(clx) and clx[at] == 0x01:  # Prc: clxt, cbGrpprl (int16), grpprl
-        at += 3 + abs(struct.unpack_from("<h", clx, at + 1)[0]) if at + 3 <= len(clx) else len(clx)
+    while at + 3 <= len(clx) and clx[at] == 0x01:  # Prc: clxt 0x01, cbGrpprl (int16), grpprl: skipped
+        at += 3 + abs(struct.unpack_from("<h", clx, at + 1)[0])
     if at + 5 > len(clx) or clx[at] != 0x02:
         raise DocumentError("corrupt doc: no piece table")
     lcb = _u32(clx, at + 1)

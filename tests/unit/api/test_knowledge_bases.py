@@ -83,10 +83,18 @@ def test_sync_status_and_incremental_resync(client: TestClient, container: Conta
     assert status["commit"] == result["commit"]
     assert [kb["name"] for kb in client.get("/v1/knowledge-bases").json()["knowledgeBases"]] == ["triage"]
 
+    embedder = container.embedder
+    assert isinstance(embedder, CountingEmbedder)
+    first_texts = set(embedder.texts)
+    assert first_texts
     write(repo, {"triage/rota.py": "def on_call_rota():\n    return ['ana', 'bo']\n"})
     commit(repo, "rota")
     again = _synced(client, container, "triage", {})  # no source: the one it was indexed from
     assert (again["processed"], again["added"], again["previous_commit"]) == (1, 1, result["commit"])
+    later = embedder.texts[len(first_texts) :]
+    assert later
+    assert all("rota" in text for text in later)  # only the new file's content went to the model
+    assert not set(later) & first_texts
 
 
 def test_retrieve_in_our_shape_and_bedrocks(client: TestClient, container: Container, repo: Path) -> None:

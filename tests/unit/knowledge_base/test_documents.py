@@ -9,6 +9,7 @@ from service.knowledge_base.documents import (
     DOCUMENT_SUFFIXES,
     DocumentError,
     Limits,
+    document_language,
     extract_chunks,
     extract_document,
     is_document,
@@ -30,6 +31,13 @@ def test_suffixes_are_the_bedrock_formats_and_case_does_not_matter() -> None:
     assert is_document("a/b/report.PDF")
     assert not is_document("service/app.py")
     assert not is_document("Makefile")
+    assert [document_language(p) for p in ("a.MARKDOWN", "b.htm", "c.tsv", "d.doc", "e.py")] == [
+        "markdown",
+        "html",
+        "tsv",
+        "doc",
+        None,
+    ]
 
 
 def test_unknown_suffix_is_a_document_error() -> None:
@@ -171,6 +179,20 @@ def test_big_markdown_section_splits_by_paragraph_and_keeps_code_whole() -> None
     assert where(chunks, "Paragraph 5.") == [4]
 
 
+def test_a_list_longer_than_the_target_is_split_by_lines_that_never_start_or_end_blank() -> None:
+    items = "\n\n".join(f"- item {n:02d} " + "detail " * 12 for n in range(30))  # a loose list: one block
+    source = f"# List\n\n{items}\n"
+    chunks = extract_chunks("list.md", source.encode())
+    lines = source.splitlines()
+    # Item lines are 94 characters: fifteen items and their blank lines fill a window, which the heading joins.
+    assert [(c.start_line, c.end_line) for c in chunks] == [(1, 31), (33, 61)]
+    for chunk in chunks:
+        assert lines[chunk.start_line - 1].strip()
+        assert lines[chunk.end_line - 1].strip()
+        assert chunk.text == "\n".join(lines[chunk.start_line - 1 : chunk.end_line])
+        assert len(chunk.text) <= TARGET_CHARS
+
+
 def test_markdown_without_front_matter_closing_fence_is_plain_markdown() -> None:
     chunks = extract_chunks("odd.md", b"---\nnot closed\n\n# Title\nbody\n")
     assert spans(chunks) == [("", "section", 1, 2), ("Title", "section", 4, 5)]
@@ -217,7 +239,7 @@ def test_html_keeps_main_text_split_by_heading_with_best_effort_lines() -> None:
     assert all(c.language == "html" for c in chunks)
     assert chunks[0].text == "Guide\n\nTicketsmith indexes your repository."
     assert chunks[1].text == (
-        "Install\n\nDownload the wheel\n\nRun pip & check\n\npip install ticketsmith\nticketsmith --help"
+        "Install\n\n- Download the wheel\n\n- Run pip & check\n\npip install ticketsmith\nticketsmith --help"
     )
     assert chunks[2].text == "Sizes\n\ncolumns: Plan, Seats\n\nPlan: Team\nSeats: 10"
     assert chunks[2].header == "# file: site/guide.html\n# section: Guide > Sizes"
@@ -234,6 +256,17 @@ def test_html_without_main_drops_site_chrome_and_reports_unknown_lines_as_zero()
     assert spans(only_entities) == [("", "section", 0, 0)]
 
 
+def test_html_inline_markup_joins_words_as_rendered_and_br_breaks_lines() -> None:
+    source = (
+        "<h2>Set<em>up</em></h2><p>Ticket<b>smith</b> <i>indexes</i><br>code <br/> <br>and docs</p><ul><li></li></ul>"
+        "<table><tr><th>Na<b>me</b></th></tr><tr><td>Al<i>ice</i></td></tr></table>"
+    )
+    chunks = extract_chunks("inline.html", source.encode())
+    assert [(c.symbol, c.text) for c in chunks] == [
+        ("Setup", "Setup\n\nTicketsmith indexes\ncode\nand docs\n\ncolumns: Name\n\nName: Alice")
+    ]
+
+
 def test_html_declared_charset_is_honoured() -> None:
     source = '<html><head><meta charset="windows-1252"></head><body><p>caf\xe9 \x93quoted\x94</p></body></html>'
     chunks = extract_chunks("legacy.html", source.encode("latin-1"))
@@ -241,9 +274,17 @@ def test_html_declared_charset_is_honoured() -> None:
 
 
 def test_deeply_nested_html_does_not_overflow_the_stack() -> None:
-    source = "<div>" * 5000 + "<p>deep text</p>" + "</div>" * 5000
+    source = "<div>" * 4000 + "<p>deep text</p>" + "</div>" * 4000
     chunks = extract_chunks("deep.html", source.encode())
     assert [c.text for c in chunks] == ["deep text"]
+
+
+def test_html_nested_past_the_depth_limit_is_refused_before_parsing() -> None:
+    with pytest.raises(DocumentError) as caught:
+        extract_chunks("bomb.html", b"<div>" * 200_000)  # Lexbor would take minutes over this
+    assert caught.value.reason == "html nests elements deeper than 5000"
+    sloppy = b"<p>one<li>two<br><img src=x>" * 20_000  # unclosed p and li never count as depth
+    assert extract_chunks("sloppy.html", sloppy, limits=Limits(max_html_depth=10))
 
 
 # -- csv / tsv ---------------------------------------------------------------------------------------------------
@@ -270,6 +311,12 @@ def test_csv_chunks_are_runs_of_rows_each_repeating_the_columns() -> None:
     assert where(chunks, "customer: customer 042\n") == [2]
 
 
+@pytest.mark.timeout(60)
+def test_csv_whose_sample_is_pathological_for_the_sniffer_is_read_in_bounded_time() -> None:
+    chunks = extract_chunks("quotes.csv", b',"' * 200_000)
+    assert chunks == []  # it is all one line: a header row with no data rows under it
+
+
 def test_huge_csv_is_bounded_with_a_note() -> None:
     data = b"k,v\n" + b"".join(b"%d,value\n" % n for n in range(200_000))
     result = extract_document("huge.csv", data, limits=Limits(max_rows=1_000, max_columns=1))
@@ -281,6 +328,12 @@ def test_huge_csv_is_bounded_with_a_note() -> None:
         "truncated: rows after the first 1000 were left out",
         "truncated: columns after the first 1 were left out",
     }
+
+
+def test_csv_byte_order_mark_is_not_part_of_the_first_column_and_a_lone_header_has_no_chunks() -> None:
+    chunks = extract_chunks("bom.csv", "\ufeffname,age\nZoë,7\n".encode())
+    assert [(c.header, c.text) for c in chunks] == [("# file: bom.csv\n# columns: name, age", "name: Zoë\nage: 7")]
+    assert extract_chunks("header-only.csv", b"name,age\n") == []
 
 
 def test_tsv_is_tab_separated() -> None:

@@ -212,3 +212,20 @@ def test_a_gitignore_change_rechecks_every_path(tmp_path: Path) -> None:
     assert not summary.incremental
     assert {s.path: s.reason for s in summary.skipped}["docs/notes.txt"] == "matches .gitignore"
     assert "docs/notes.txt" not in {f.path for f in index.list_files(repository="triage")}
+
+
+def test_full_applies_changed_rules_to_unchanged_files(tmp_path: Path) -> None:
+    root = make_knowledge_repo(tmp_path / "repo")
+    index = InMemoryChunkIndex()
+    _sync(index, root, tmp_path)
+    source = resolve_source(str(root), ref=None, name="triage", data_dir=tmp_path / "data")
+    larger = SelectionRules(max_file_bytes=10_000)
+    assert sync_repository(index, source, rules=larger).processed == 0  # same commit: nothing to do
+    summary = sync_repository(index, source, rules=larger, full=True)
+    assert "data/huge.txt" in summary.processed_paths
+    assert "data/huge.txt" in index.file_blobs(repository="triage")
+    assert "triage/router.py" not in summary.processed_paths  # unchanged and still indexed: not re-read
+    stricter = SelectionRules(max_file_bytes=200)
+    again = sync_repository(index, source, rules=stricter, full=True)
+    assert "triage/router.py" not in index.file_blobs(repository="triage")
+    assert {s.path: s.reason for s in again.skipped}["triage/router.py"].startswith("too large")

@@ -45,8 +45,10 @@ def test_dense_without_a_model_is_refused(tmp_path: Path) -> None:
     knowledge = _base(tmp_path, None)
     knowledge.sync(str(root), name=None, ref=None)
     assert knowledge.embed("triage") is None
-    with pytest.raises(InvalidInput, match="no embedding model"):
-        knowledge.search("x", repository="triage", mode="dense")
+    dense = knowledge.search("parse priority", repository="triage", mode="dense")
+    assert (dense.mode, dense.note) == ("lexical", "lexical only: no embedding model is configured")
+    with pytest.raises(InvalidInput, match="unknown search mode"):
+        knowledge.search("x", repository="triage", mode="fuzzy")
     with pytest.raises(NotFound) as caught:
         knowledge.status("other")
     assert caught.value.hint == "index it first: ticketsmith index PATH_OR_URL --name other"

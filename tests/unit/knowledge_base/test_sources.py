@@ -131,3 +131,30 @@ def test_clone_failure_has_a_hint(tmp_path: Path) -> None:
         resolve_source(f"file://{tmp_path}/missing.git", ref=None, name="m", data_dir=tmp_path / "data")
     assert caught.value.hint
     assert "URL" in caught.value.hint
+
+
+def test_credentials_never_reach_the_record(tmp_path: Path) -> None:
+    from service.knowledge_base.sources import without_credentials
+
+    assert (
+        without_credentials("https://bot:s3cret@git.example.com/acme/api.git") == "https://git.example.com/acme/api.git"
+    )
+    assert without_credentials("git@github.com:acme/api.git") == "git@github.com:acme/api.git"
+    with pytest.raises(UpstreamFailed) as caught:
+        resolve_source("https://bot:s3cret@127.0.0.1:9/acme/api.git", ref=None, name="api", data_dir=tmp_path)
+    assert "s3cret" not in caught.value.message
+
+
+def test_a_name_given_to_another_url_follows_it(tmp_path: Path) -> None:
+    first = make_knowledge_repo(tmp_path / "first")
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q", "-b", "main")
+    write(other, {"only.py": "ONLY = 1\n"})
+    other_head = commit(other, "other")
+    data = tmp_path / "data"
+    resolve_source(f"file://{first}", ref=None, name="shared", data_dir=data)
+    moved = resolve_source(f"file://{other}", ref="main", name="shared", data_dir=data)
+    assert moved.commit == other_head
+    with GitReader(moved.git_dir) as reader:
+        assert set(reader.tree(moved.commit)) == {"only.py"}

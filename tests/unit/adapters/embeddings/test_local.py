@@ -74,7 +74,7 @@ def test_int8_stays_close_and_has_its_own_model_id(cache_dir: Path, reference: t
     embedder = LocalMiniLMEmbedder(cache_dir=cache_dir, runtime="onnx-int8", threads=2)
     cosines = (embedder.embed_documents(texts) * expected).sum(axis=1)
     assert cosines.min() >= 0.97
-    assert cosines.mean() >= 0.99
+    assert cosines.mean() >= 0.985
     assert embedder.model_id == "local:all-MiniLM-L6-v2-int8"
 
 
@@ -134,3 +134,12 @@ def test_length_batches_group_similar_lengths_within_a_token_budget() -> None:
     for batch in batches:
         assert len(batch) * max(lengths[i] for i in batch) <= 520
     assert length_batches([], max_rows=4, max_tokens=100) == []
+
+
+def test_an_unwritable_cache_is_a_configuration_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    with pytest.raises(ConfigurationError, match="cannot write the model graph") as raised:
+        LocalMiniLMEmbedder(cache_dir=blocker / "models")
+    assert raised.value.hint is not None
+    assert "TICKETSMITH_DATA_DIR" in raised.value.hint

@@ -1,0 +1,104 @@
+"""Every adapter ranks alike: the same corpus and query give the same lexical scores and dense top-k.
+
+Fusion weights are tuned on one backend and used on another, so BM25 and cosine must not depend on where the
+index lives. Random corpora over a small vocabulary (so terms repeat and frequencies vary) are indexed in memory
+and in the other backend, and every query is compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine
+
+from service.adapters.knowledge.memory import InMemoryChunkIndex
+from service.domain.knowledge import IndexedChunk, IndexedFile, Repository
+from service.domain.lexical import query_terms
+from service.ports.chunk_index import ChunkIndex
+
+WORDS = ["alpha", "beta", "gamma", "delta", "parse_url", "getValue", "HTTPServer", "retry", "cache", "zeta"]
+MODEL = "test:agree-8"
+
+
+@pytest.fixture
+def other(database: Engine | None, tmp_path: Path) -> Iterator[ChunkIndex | None]:
+    """The backend compared with the in-memory reference (None for the memory case itself: nothing to compare)."""
+    if database is None:
+        yield None
+        return
+    if database.dialect.name == "sqlite":
+        from service.adapters.knowledge.sqlite import SqliteChunkIndex
+
+        index = SqliteChunkIndex(tmp_path / "agree" / "knowledge.db")
+        yield index
+        index.close()
+        return
+    from service.adapters.knowledge.postgres import PostgresChunkIndex
+
+    yield PostgresChunkIndex(database)
+
+
+corpora = st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=30), min_size=3, max_size=25)
+queries = st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=4), min_size=1, max_size=4)
+
+
+def load(index: ChunkIndex, documents: list[list[str]], run: int) -> list[IndexedChunk]:
+    """The documents as chunks of repository ``agree<run>``; content hashes are the run's own, because a backend
+    keeps the first vector stored for a content hash and each run draws new ones."""
+    name = f"agree{run}"
+    chunks = []
+    for i, words in enumerate(documents):
+        text = " ".join(words)
+        chunks.append(
+            IndexedChunk(
+                chunk_id=f"{name}:{i}", repository=name, path=f"f{i}.py", language="python", kind="code", symbol="",
+                start_line=1, end_line=2, header="", text=text,
+                content_hash=hashlib.sha256(f"{run} {i}\n{text}".encode()).hexdigest(), blob_sha="b" * 40, commit="c",
+            )
+        )  # fmt: skip
+    files = [IndexedFile(path=c.path, blob_sha=c.blob_sha, language="python", chunk_count=1) for c in chunks]
+    repository = Repository(name, "/src", "/src", None, "c", None)
+    index.apply_changes(repository=repository, removed_paths=[], files=files, chunks=chunks, skipped=[])
+    return chunks
+
+
+def dense_query(name: str, vector: np.ndarray) -> dict[str, Any]:
+    return {"repository": name, "model_id": MODEL, "vector": vector, "k": 5}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(documents=corpora, asked=queries, seed=st.integers(0, 2**16))
+def test_adapters_agree_with_the_reference(
+    other: ChunkIndex | None, documents: list[list[str]], asked: list[list[str]], seed: int
+) -> None:
+    if other is None:
+        return
+    run = seed
+    other.delete_repository(name=f"agree{run}")  # the backend outlives examples, which may repeat a seed
+    reference = InMemoryChunkIndex()
+    chunks = load(reference, documents, run)
+    load(other, documents, run)
+    rng = np.random.default_rng(seed)
+    vectors = {c.content_hash: rng.standard_normal(8).astype(np.float32) for c in chunks}
+    for index in (reference, other):
+        index.store_embeddings(model_id=MODEL, vectors=vectors)
+    name = f"agree{run}"
+    for words in asked:
+        terms = query_terms(" ".join(words))
+        expected = {h.chunk.chunk_id: h.score for h in reference.search_lexical(repository=name, terms=terms, k=50)}
+        got = {h.chunk.chunk_id: h.score for h in other.search_lexical(repository=name, terms=terms, k=50)}
+        assert got.keys() == expected.keys()
+        for chunk_id, score in expected.items():
+            assert got[chunk_id] == pytest.approx(score, rel=1e-4, abs=1e-9)
+        query = rng.standard_normal(8).astype(np.float32)
+        want = [(h.chunk.chunk_id, h.score) for h in reference.search_dense(**dense_query(name, query))]
+        have = [(h.chunk.chunk_id, h.score) for h in other.search_dense(**dense_query(name, query))]
+        assert [i for i, _ in have] == [i for i, _ in want]
+        assert [s for _, s in have] == pytest.approx([s for _, s in want], abs=1e-5)
