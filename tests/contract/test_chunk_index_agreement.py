@@ -49,9 +49,11 @@ corpora = st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=30), mi
 queries = st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=4), min_size=1, max_size=4)
 
 
-def load(index: ChunkIndex, documents: list[list[str]], run: int) -> list[IndexedChunk]:
-    """The documents as chunks of repository ``agree<run>``; content hashes are the run's own, because a backend
-    keeps the first vector stored for a content hash and each run draws new ones."""
+def load(
+    index: ChunkIndex, documents: list[list[str]], run: int, *, before: int = 0, salt: str = ""
+) -> list[IndexedChunk]:
+    """The documents as files ``f<i>.py`` of repository ``agree<run>``, replacing a load of ``before`` documents
+    (paths past the new ones are removed)."""
     name = f"agree{run}"
     chunks = []
     for i, words in enumerate(documents):
@@ -60,36 +62,20 @@ def load(index: ChunkIndex, documents: list[list[str]], run: int) -> list[Indexe
             IndexedChunk(
                 chunk_id=f"{name}:{i}", repository=name, path=f"f{i}.py", language="python", kind="code", symbol="",
                 start_line=1, end_line=2, header="", text=text,
-                content_hash=hashlib.sha256(f"{run} {i}\n{text}".encode()).hexdigest(), blob_sha="b" * 40, commit="c",
+                content_hash=hashlib.sha256(f"{salt} {i}\n{text}".encode()).hexdigest(), blob_sha="b" * 40,
+                commit="c",
             )
         )  # fmt: skip
     files = [IndexedFile(path=c.path, blob_sha=c.blob_sha, language="python", chunk_count=1) for c in chunks]
     repository = Repository(name, "/src", "/src", None, "c", None)
-    index.apply_changes(repository=repository, removed_paths=[], files=files, chunks=chunks, skipped=[])
+    removed = [f"f{i}.py" for i in range(len(documents), before)]
+    index.apply_changes(repository=repository, removed_paths=removed, files=files, chunks=chunks, skipped=[])
     return chunks
 
 
-def dense_query(name: str, vector: np.ndarray) -> dict[str, Any]:
-    return {"repository": name, "model_id": MODEL, "vector": vector, "k": 5}
-
-
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(documents=corpora, asked=queries, seed=st.integers(0, 2**16))
-def test_adapters_agree_with_the_reference(
-    other: ChunkIndex | None, documents: list[list[str]], asked: list[list[str]], seed: int
+def compare(
+    reference: ChunkIndex, other: ChunkIndex, name: str, asked: list[list[str]], rng: np.random.Generator
 ) -> None:
-    if other is None:
-        return
-    run = seed
-    other.delete_repository(name=f"agree{run}")  # the backend outlives examples, which may repeat a seed
-    reference = InMemoryChunkIndex()
-    chunks = load(reference, documents, run)
-    load(other, documents, run)
-    rng = np.random.default_rng(seed)
-    vectors = {c.content_hash: rng.standard_normal(8).astype(np.float32) for c in chunks}
-    for index in (reference, other):
-        index.store_embeddings(model_id=MODEL, vectors=vectors)
-    name = f"agree{run}"
     for words in asked:
         terms = query_terms(" ".join(words))
         expected = {h.chunk.chunk_id: h.score for h in reference.search_lexical(repository=name, terms=terms, k=50)}
@@ -102,3 +88,35 @@ def test_adapters_agree_with_the_reference(
         have = [(h.chunk.chunk_id, h.score) for h in other.search_dense(**dense_query(name, query))]
         assert [i for i, _ in have] == [i for i, _ in want]
         assert [s for _, s in have] == pytest.approx([s for _, s in want], abs=1e-5)
+
+
+def vector_of(content_hash: str) -> np.ndarray:
+    return np.random.default_rng(int(content_hash[:12], 16)).standard_normal(8).astype(np.float32)
+
+
+def dense_query(name: str, vector: np.ndarray) -> dict[str, Any]:
+    return {"repository": name, "model_id": MODEL, "vector": vector, "k": 5}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(documents=corpora, later=corpora, asked=queries, seed=st.integers(0, 2**16))
+def test_adapters_agree_with_the_reference(
+    other: ChunkIndex | None, documents: list[list[str]], later: list[list[str]], asked: list[list[str]], seed: int
+) -> None:
+    """Both after a first index and after a sync that changes, adds and removes files."""
+    if other is None:
+        return
+    run, name = seed, f"agree{seed}"
+    other.delete_repository(name=name)  # the backend outlives examples, which may repeat a seed
+    reference = InMemoryChunkIndex()
+    rng = np.random.default_rng(seed)
+    before = 0
+    for salt, corpus in (("first", documents), ("later", later)):
+        chunks = load(reference, corpus, run, before=before, salt=salt)
+        load(other, corpus, run, before=before, salt=salt)
+        before = len(corpus)
+        # A vector is a function of the content, as with a real model: examples share the backend and its vectors.
+        vectors = {c.content_hash: vector_of(c.content_hash) for c in chunks}
+        for index in (reference, other):
+            index.store_embeddings(model_id=MODEL, vectors=vectors)
+        compare(reference, other, name, asked, rng)

@@ -71,6 +71,16 @@ kb_chunks = Table(
     Index("ix_kb_chunks_terms", "terms", postgresql_using="gin"),
 )
 
+# Document frequency of each search term in each repository (the BM25 IDF), kept up to date by apply_changes:
+# counting matches per query would scan every chunk holding a common word.
+kb_terms = Table(
+    "kb_terms",
+    knowledge_metadata,
+    Column("repository", String(200), ForeignKey("kb_repositories.name", ondelete="CASCADE"), primary_key=True),
+    Column("term", Text, primary_key=True),
+    Column("df", Integer, nullable=False),
+)
+
 kb_models = Table(
     "kb_models",
     knowledge_metadata,

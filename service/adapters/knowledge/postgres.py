@@ -3,8 +3,9 @@
 Lexical ranking is Okapi BM25 exactly as SQLite FTS5 computes it, not ``ts_rank_cd``'s cover density (which
 has no inverse document frequency, so a common word counts as much as a rare one): the tsvector holds our own
 search terms with their positions, ``ts_rank_cd`` of a single lexeme with unit weights and no normalisation is
-that lexeme's term frequency, and the IDF and length terms come from per-repository statistics kept in
-``kb_repositories`` and a document-frequency count over the GIN index. Dense search is exact (a scan of the
+that lexeme's term frequency, and the IDF and length terms come from per-repository statistics that
+``apply_changes`` keeps up to date (chunk count and total length in ``kb_repositories``, each term's document
+frequency in ``kb_terms``). Dense search is exact (a scan of the
 repository's embedded chunks ordered by ``<=>``); an HNSW index per model (a partial expression index on
 ``embedding::vector(d)``) would make it approximate and faster, and is left to operators.
 """
@@ -12,6 +13,7 @@ repository's embedded chunks ordered by ``<=>``); an HNSW index per model (a par
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC
 from typing import Any
@@ -52,6 +54,7 @@ from service.adapters.knowledge.pg_schema import (
     kb_models,
     kb_repositories,
     kb_skipped,
+    kb_terms,
 )
 from service.adapters.storage.engine import utc, write_transaction
 from service.domain.knowledge import ChunkFilters, IndexedChunk, IndexedFile, Repository, ScoredChunk, SkippedFile
@@ -168,7 +171,7 @@ class PostgresChunkIndex:
 
     def delete_repository(self, *, name: str) -> None:
         with write_transaction(self._engine) as connection:
-            for table in (kb_chunks, kb_files, kb_skipped):
+            for table in (kb_chunks, kb_files, kb_skipped, kb_terms):
                 connection.execute(delete(table).where(table.c.repository == name))
             connection.execute(delete(kb_repositories).where(kb_repositories.c.name == name))
 
@@ -187,8 +190,10 @@ class PostgresChunkIndex:
         name = repository.name
         replaced = list({*removed_paths, *(f.path for f in files), *(s.path for s in skipped)})
         chunk_rows = []
+        added: Counter[str] = Counter()
         for c in chunks:
             terms = search_terms(c.content)
+            added.update(set(terms))
             chunk_rows.append(
                 {
                     "chunk_id": c.chunk_id,
@@ -213,6 +218,7 @@ class PostgresChunkIndex:
             with write_transaction(self._engine) as connection:
                 self._save(connection, repository)  # also locks the repository's row until commit
                 if replaced:
+                    self._count_terms(connection, name, replaced, added)
                     for table in (kb_chunks, kb_files, kb_skipped):
                         connection.execute(delete(table).where(table.c.repository == name, table.c.path.in_(replaced)))
                 if files:
@@ -236,6 +242,7 @@ class PostgresChunkIndex:
                     connection.execute(
                         insert(kb_skipped), [{"repository": name, "path": s.path, "reason": s.reason} for s in skipped]
                     )
+                self._store_term_counts(connection, name, added)
                 mine = kb_chunks.c.repository == name
                 connection.execute(
                     update(kb_repositories)
@@ -252,6 +259,32 @@ class PostgresChunkIndex:
                 f"the change for {name!r} clashes with the index ({exc.orig}); nothing was changed",
                 hint="chunk ids must be unique across the index",
             ) from None
+
+    @staticmethod
+    def _count_terms(connection: Connection, name: str, paths: list[str], counts: Counter[str]) -> None:
+        """Subtract from ``counts`` the document frequencies of the chunks about to be dropped at ``paths``."""
+        lexeme = func.unnest(func.tsvector_to_array(kb_chunks.c.terms)).label("term")
+        inner = select(lexeme).where(kb_chunks.c.repository == name, kb_chunks.c.path.in_(paths)).subquery()
+        for term, n in connection.execute(select(inner.c.term, func.count()).group_by(inner.c.term)):
+            counts[term] -= n
+
+    @staticmethod
+    def _store_term_counts(connection: Connection, name: str, deltas: Counter[str]) -> None:
+        changed = [{"repository": name, "term": t, "df": n} for t, n in deltas.items() if n]
+        if not changed:
+            return
+        statement = pg_insert(kb_terms)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["repository", "term"], set_={"df": kb_terms.c.df + statement.excluded.df}
+            ),
+            changed,
+        )
+        gone = [t for t, n in deltas.items() if n < 0]
+        if gone:
+            connection.execute(
+                delete(kb_terms).where(kb_terms.c.repository == name, kb_terms.c.term.in_(gone), kb_terms.c.df <= 0)
+            )
 
     # Reads
 
@@ -326,13 +359,15 @@ class PostgresChunkIndex:
             ).first()
             if stats is None or stats.chunk_count == 0:
                 return []
-            counts = connection.execute(
-                select(*(func.count().filter(kb_chunks.c.terms.op("@@")(_tsquery([t]))) for t in wanted)).where(
-                    mine, kb_chunks.c.terms.op("@@")(_tsquery(wanted))
+            frequency: dict[str, int] = {
+                row.term: row.df
+                for row in connection.execute(
+                    select(kb_terms.c.term, kb_terms.c.df).where(
+                        kb_terms.c.repository == repository, kb_terms.c.term.in_(wanted)
+                    )
                 )
-            ).one()
-            frequency = dict(zip(wanted, (int(n) for n in counts), strict=True))
-            chosen = [t for t in selective_terms(wanted, frequency, stats.chunk_count) if frequency[t]]
+            }
+            chosen = [t for t in selective_terms(wanted, frequency, stats.chunk_count) if frequency.get(t)]
             if not chosen:
                 return []
             average = stats.term_total / stats.chunk_count or 1.0

@@ -1,4 +1,4 @@
-"""Knowledge base index on PostgreSQL: repositories, files, chunks with a tsvector, pgvector embeddings.
+"""Knowledge base index on PostgreSQL: repositories, files, chunks with a tsvector, term statistics, embeddings.
 
 PostgreSQL only. On SQLite this revision changes nothing: the embedded knowledge index keeps its own file under
 the data directory (``service/adapters/knowledge/sqlite.py``), so the service database never holds it. Needs the
@@ -90,6 +90,14 @@ def upgrade() -> None:
     op.create_index("ix_kb_chunks_symbol", "kb_chunks", ["repository", "symbol_tail"])
     op.create_index("ix_kb_chunks_terms", "kb_chunks", ["terms"], postgresql_using="gin")
     op.create_table(
+        "kb_terms",
+        sa.Column(
+            "repository", sa.String(200), sa.ForeignKey("kb_repositories.name", ondelete="CASCADE"), primary_key=True
+        ),
+        sa.Column("term", sa.Text, primary_key=True),
+        sa.Column("df", sa.Integer, nullable=False),
+    )
+    op.create_table(
         "kb_models",
         sa.Column("model_id", sa.String(200), primary_key=True),
         sa.Column("dimensions", sa.Integer, nullable=False),
@@ -107,5 +115,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     if not _postgresql():
         return
-    for table in ("kb_embeddings", "kb_models", "kb_chunks", "kb_skipped", "kb_files", "kb_repositories"):
+    for table in ("kb_embeddings", "kb_models", "kb_terms", "kb_chunks", "kb_skipped", "kb_files", "kb_repositories"):
         op.drop_table(table)
