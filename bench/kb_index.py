@@ -191,6 +191,7 @@ def latency(data_dir: Path, repository: str, queries: list[str]) -> dict[str, An
             modes.add(results.mode)
         timings.sort()
         status = knowledge.status(repository)
+        parts = stage_medians(knowledge, repository, queries[WARMUP:])
         return {
             "queries": len(timings),
             "chunks": status.chunks,
@@ -199,9 +200,30 @@ def latency(data_dir: Path, repository: str, queries: list[str]) -> dict[str, An
             "p50_ms": round(statistics.median(timings), 2),
             "p99_ms": round(timings[min(len(timings) - 1, int(len(timings) * 0.99))], 2),
             "max_ms": round(timings[-1], 2),
+            "stage_p50_ms": parts,
         }
     finally:
         container.close()
+
+
+def stage_medians(knowledge: Any, repository: str, queries: list[str]) -> dict[str, float]:
+    """Median milliseconds of each stage of a hybrid search, run on its own: embedding the query, the dense
+    search (k=50) and the lexical search (k=50)."""
+    from service.domain.lexical import query_terms
+
+    embedder, index = knowledge.embedder, knowledge.index
+    stages: dict[str, list[float]] = {"embed_query": [], "dense_search": [], "lexical_search": []}
+    for query in queries:
+        started = time.perf_counter()
+        vector = embedder.embed_query(query)
+        stages["embed_query"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        index.search_dense(repository=repository, model_id=embedder.model_id, vector=vector, k=50)
+        stages["dense_search"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        index.search_lexical(repository=repository, terms=query_terms(query), k=50)
+        stages["lexical_search"].append(time.perf_counter() - started)
+    return {name: round(statistics.median(values) * 1000, 2) for name, values in stages.items()}
 
 
 def free_port() -> int:
