@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from service.adapters.knowledge.memory import InMemoryChunkIndex
-from service.domain.knowledge import IndexedChunk, IndexedFile, Repository
+from service.domain.knowledge import ChunkFilters, IndexedChunk, IndexedFile, Repository
 from service.domain.lexical import query_terms
 from service.ports.chunk_index import ChunkIndex
 
@@ -120,3 +120,27 @@ def test_adapters_agree_with_the_reference(
         for index in (reference, other):
             index.store_embeddings(model_id=MODEL, vectors=vectors)
         compare(reference, other, name, asked, rng)
+
+
+ZIPF = [f"w{i}" for i in range(60)]
+
+
+@pytest.mark.parametrize("k", [1, 5, 20])
+def test_top_k_scores_agree_on_a_larger_corpus(other: ChunkIndex | None, k: int) -> None:
+    """Enough chunks, common and rare words, and small k: the cases where a backend may skip scoring chunks
+    that cannot make the top k. Scores at each rank must still be the reference's (ids may differ on ties)."""
+    if other is None:
+        return
+    rng = np.random.default_rng(k)
+    weights = 1.0 / np.arange(1, len(ZIPF) + 1)
+    documents = [list(rng.choice(ZIPF, size=int(rng.integers(3, 40)), p=weights / weights.sum())) for _ in range(400)]
+    reference = InMemoryChunkIndex()
+    load(reference, documents, 7)
+    load(other, documents, 7)
+    filters = [None, ChunkFilters(path_glob="f1*")]
+    for query in ["w0 w1 w45", "w2 w3 w30 w50", "w1 w5 w9 w13 w40", "w59", "w0 w1 w2", "w12 w33 w34 w57 w58"]:
+        terms = query_terms(query)
+        for chosen in filters:
+            want = [h.score for h in reference.search_lexical(repository="agree7", terms=terms, k=k, filters=chosen)]
+            have = [h.score for h in other.search_lexical(repository="agree7", terms=terms, k=k, filters=chosen)]
+            assert have == pytest.approx(want, rel=1e-4), (query, chosen)

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from service.adapters.knowledge import sqlite_lexical as lexical
 from service.adapters.knowledge.common import check_changes, check_k, check_vectors, selective_terms, unit_vector
 from service.adapters.knowledge.matrix import ModelVectors, RowSet
 from service.adapters.knowledge.sqlite_pool import SqliteConnections
@@ -63,11 +64,6 @@ def _filter_sql(filters: ChunkFilters | None) -> tuple[str, list[Any]]:
         clauses.append("kb_fnmatch(c.path, ?)")
         params.append(filters.path_glob)
     return "".join(f" AND {clause}" for clause in clauses), params
-
-
-def _match_expression(terms: Sequence[str]) -> str:
-    """An FTS5 query matching any of ``terms``, each a quoted string (FTS5 escapes ``"`` by doubling it)."""
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
 class SqliteChunkIndex:
@@ -329,15 +325,8 @@ class SqliteChunkIndex:
             )
             wanted = selective_terms(wanted, frequency, head[1])
             where, params = _filter_sql(filters)
-            # Rank chunk keys only (the sorter then carries two numbers per match, not the chunk text), and
-            # join the chunks table only when a filter needs its columns.
-            source = f"{fts} JOIN chunks c ON c.id = {fts}.rowid" if where else fts
             try:
-                best = connection.execute(
-                    f"SELECT {fts}.rowid, -bm25({fts}) FROM {source} WHERE {fts} MATCH ?{where}"  # noqa: S608
-                    f" ORDER BY bm25({fts}) LIMIT ?",
-                    [_match_expression(wanted), *params, k],
-                ).fetchall()
+                best = lexical.top_k(connection, fts, wanted, frequency, head[1], k, where, params)
             except sqlite3.OperationalError as exc:  # an FTS5 query syntax error
                 raise InvalidInput(f"cannot search for {wanted!r}: {exc}") from None
             chunks = self._chunks_by_key(connection, [key for key, _ in best]) if best else {}
