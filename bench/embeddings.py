@@ -38,6 +38,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SKIP_DIRS = {"test", "tests", "site-packages", "idlelib", "__pycache__"}
+THREADS = [2]  # set from --threads; read by _rates
 
 TORCH_CHILD = """
 import json, os, resource, sys, time
@@ -127,7 +128,7 @@ def mrr_at_10(queries: np.ndarray[Any, Any], documents: np.ndarray[Any, Any]) ->
     return round(float(np.where(ranks <= 10, 1.0 / ranks, 0.0).mean()), 4)
 
 
-def child(variant: str, texts_file: Path, threads: int, cache_dir: Path, out_file: Path) -> None:
+def child(variant: str, texts_file: Path, threads: int, cache_dir: Path, out_file: Path, with_pairs: bool) -> None:
     """Run one variant in this process and write its timings (and vectors) next to ``out_file``."""
     from service.adapters.embeddings.local import LocalMiniLMEmbedder
 
@@ -146,7 +147,7 @@ def child(variant: str, texts_file: Path, threads: int, cache_dir: Path, out_fil
     cpu_seconds = time.process_time() - cpu_started
     np.save(out_file.with_suffix(".npy"), vectors)
     pairs_file = texts_file.with_name("pairs.json")
-    pairs = json.loads(pairs_file.read_text(encoding="utf-8")) if pairs_file.exists() else []
+    pairs = json.loads(pairs_file.read_text(encoding="utf-8")) if with_pairs and pairs_file.exists() else []
     result = {
         "model_id": embedder.model_id,
         "load_seconds": round(load_seconds, 3),
@@ -158,14 +159,16 @@ def child(variant: str, texts_file: Path, threads: int, cache_dir: Path, out_fil
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    if pairs and variant != "numpy":
+    if pairs:
         queries = np.stack([embedder.embed_query(doc) for doc, _ in pairs])
         result["docstring_to_function_mrr10"] = mrr_at_10(queries, embedder.embed_documents([c for _, c in pairs]))
         result["docstring_pairs"] = len(pairs)
     out_file.write_text(json.dumps(result), encoding="utf-8")
 
 
-def run_variant(variant: str, texts: list[str], threads: int, work: Path, cache_dir: Path) -> dict[str, Any]:
+def run_variant(
+    variant: str, texts: list[str], threads: int, work: Path, cache_dir: Path, *, with_pairs: bool = True
+) -> dict[str, Any]:
     texts_file = work / f"{variant}.texts.json"
     texts_file.write_text(json.dumps(texts), encoding="utf-8")
     out_file = work / f"{variant}.json"
@@ -176,6 +179,7 @@ def run_variant(variant: str, texts: list[str], threads: int, work: Path, cache_
         "MKL_NUM_THREADS": str(threads),
     }
     command = [sys.executable, __file__, "--child", variant, str(texts_file), str(threads), str(cache_dir)]
+    command.append("pairs" if with_pairs else "no-pairs")
     subprocess.run([*command, str(out_file)], env=env, check=True)
     result: dict[str, Any] = json.loads(out_file.read_text(encoding="utf-8"))
     _rates(result)
@@ -186,6 +190,8 @@ def _rates(result: dict[str, Any]) -> None:
     """Chunks per wall second, and per CPU second (what a busy, shared machine distorts least)."""
     result["chunks_per_second"] = round(result["chunks"] / result["seconds"], 1)
     result["chunks_per_cpu_second"] = round(result["chunks"] / result["cpu_seconds"], 1)
+    # Threads do not spin, so CPU time is work done: on idle cores the rate is at most this (perfect scaling).
+    result["chunks_per_second_idle_estimate"] = round(result["chunks_per_cpu_second"] * THREADS[0], 1)
 
 
 def agreement(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], k: int = 10) -> dict[str, float]:
@@ -204,8 +210,8 @@ def agreement(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], k: int = 10) -> 
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        variant, texts_file, threads, cache_dir, out_file = sys.argv[2:7]
-        child(variant, Path(texts_file), int(threads), Path(cache_dir), Path(out_file))
+        variant, texts_file, threads, cache_dir, pairs, out_file = sys.argv[2:8]
+        child(variant, Path(texts_file), int(threads), Path(cache_dir), Path(out_file), pairs == "pairs")
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=1000)
@@ -216,6 +222,7 @@ def main() -> int:
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
+    THREADS[0] = args.threads
     texts, info = corpus(args.chunks)
     pairs = docstring_pairs(args.pairs)
     report: dict[str, Any] = {
@@ -239,9 +246,11 @@ def main() -> int:
         report["int8_vs_fp32"] = agreement(np.load(work / "onnx-fp32.npy"), np.load(work / "onnx-int8.npy"))
         # The first fp32 load built the graph; a second process shows the cached start-up.
         variants["onnx-fp32"]["load_seconds_cached_graph"] = run_variant(
-            "onnx-fp32", texts[:32], args.threads, work, cache_dir
+            "onnx-fp32", texts[:32], args.threads, work, cache_dir, with_pairs=False
         )["load_seconds"]
-        variants["numpy"] = run_variant("numpy", texts[: args.numpy_chunks], args.threads, work, cache_dir)
+        variants["numpy"] = run_variant(
+            "numpy", texts[: args.numpy_chunks], args.threads, work, cache_dir, with_pairs=False
+        )
         if args.torch_python:
             texts_file = work / "torch.texts.json"
             texts_file.write_text(json.dumps(texts), encoding="utf-8")
@@ -255,10 +264,21 @@ def main() -> int:
             torch_result = json.loads(completed.stdout.strip().splitlines()[-1])
             _rates(torch_result)
             variants["torch"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in torch_result.items()}
-    fp32_rate = variants["onnx-fp32"]["chunks_per_second"]
-    report["targets"] = {"fp32_at_least_50_chunks_per_second": fp32_rate >= 50}
-    if "torch" in variants:
-        report["targets"]["fp32_at_least_twice_torch"] = fp32_rate >= 2 * variants["torch"]["chunks_per_second"]
+    report["targets"] = {}
+    for name in ("onnx-fp32", "onnx-int8"):
+        measured, idle = variants[name]["chunks_per_second"], variants[name]["chunks_per_second_idle_estimate"]
+        report["targets"][f"{name}_at_least_50_chunks_per_second"] = {"measured": measured >= 50, "idle": idle >= 50}
+        if "torch" in variants:
+            torch = variants["torch"]
+            report["targets"][f"{name}_at_least_twice_torch"] = {
+                "measured": measured >= 2 * torch["chunks_per_second"],
+                "per_cpu_second": variants[name]["chunks_per_cpu_second"] >= 2 * torch["chunks_per_cpu_second"],
+            }
+    report["notes"] = (
+        "The machine is shared (see the load averages): wall-clock rates are what this run got; the per-CPU-second "
+        "rates are less distorted by the other load, and the idle estimate assumes the threads scale perfectly. "
+        "int8 activations are quantised per batch, so its vectors also vary slightly with the batch."
+    )
     report["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(report, indent=2))
     return 0

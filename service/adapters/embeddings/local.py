@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 import numpy as np
 from tokenizers import Tokenizer
 
-from service.adapters.embeddings.bert import BertWeights, Floats, Ints, NumpyBert
+from service.adapters.embeddings.bert import BertConfig, BertWeights, Floats, Ints, NumpyBert
 from service.adapters.embeddings.vectors import first_row, l2_normalise
 from service.errors import ConfigurationError
 from service.ports.embedder import Matrix
@@ -95,7 +95,8 @@ class LocalMiniLMEmbedder:
     """:class:`service.ports.embedder.Embedder` over the packaged all-MiniLM-L6-v2; thread-safe.
 
     ``runtime`` picks the encoder: ``onnx`` (default, float32, matches the reference), ``onnx-int8`` (dynamically
-    quantised weights: faster, slightly different vectors, so it has its own ``model_id``) or ``numpy`` (slow;
+    quantised: faster, slightly different vectors, so it has its own ``model_id``; activations are quantised per
+    batch, so a text's vector also varies a little with the batch it is in) or ``numpy`` (slow;
     needs no onnxruntime). Graphs are cached under ``cache_dir``. ``threads`` defaults to the CPU count.
     Loading (weights, graph, session) happens in the constructor.
     """
@@ -125,19 +126,18 @@ class LocalMiniLMEmbedder:
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=self._max_tokens)
         self._tokenizer = tokenizer
-        weights = BertWeights.load(model_dir)
-        self._dimensions = weights.config.hidden_size
+        self._dimensions = BertConfig.from_file(model_dir / "config.json").hidden_size
         self._batch_size = batch_size
         self._runtime = runtime
         self._encoder: _Encoder
         if runtime == "numpy":
-            self._encoder = NumpyBert(weights)
+            self._encoder = NumpyBert(BertWeights.load(model_dir))
         else:
             from service.adapters.embeddings.bert_onnx import OnnxBert, cached_model
 
             try:
                 path = cached_model(
-                    weights,
+                    lambda: BertWeights.load(model_dir),
                     cache_dir=cache_dir,
                     weights_sha=_sha256(model_dir / "model.safetensors"),
                     precision="int8" if runtime == "onnx-int8" else "fp32",

@@ -73,7 +73,7 @@ def test_int8_stays_close_and_has_its_own_model_id(cache_dir: Path, reference: t
     texts, expected = reference
     embedder = LocalMiniLMEmbedder(cache_dir=cache_dir, runtime="onnx-int8", threads=2)
     cosines = (embedder.embed_documents(texts) * expected).sum(axis=1)
-    assert cosines.min() >= 0.97
+    assert cosines.min() >= 0.96
     assert cosines.mean() >= 0.985
     assert embedder.model_id == "local:all-MiniLM-L6-v2-int8"
 
