@@ -51,6 +51,8 @@ bench: install-dev  ## Benchmarks (print JSON)
 	$(BIN)/python bench/checks.py
 	$(BIN)/python bench/embeddings.py
 	$(BIN)/python bench/webhooks.py --postgres
+	$(BIN)/python bench/retrieval_quality.py --out docs/benchmarks/retrieval_quality.json
+	$(BIN)/python bench/kb_index.py --out docs/benchmarks/kb_index.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

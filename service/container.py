@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -248,6 +249,13 @@ def build_chunk_index(
     if closers is not None:
         closers.append(embedded.close)
     return embedded
+
+
+def scratch_chunk_index(directory: Path) -> tuple[ChunkIndex, Callable[[], None]]:
+    """An empty index of the embedded kind in ``directory`` (for evaluations, never the user's index), and the
+    function that closes it."""
+    index = SqliteChunkIndex(directory / "scratch-index.sqlite3")
+    return index, index.close
 
 
 def build_worker(container: Container, *, worker_id: str) -> Worker:
