@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from service.ports.embedder import Matrix
+from service.settings import KnowledgeBaseSettings
 
 
 class CountingEmbedder:
@@ -41,3 +42,8 @@ class CountingEmbedder:
 
     def embed_query(self, text: str) -> Matrix:
         return self._vector(text)
+
+
+# The default fusion leans on the dense side, tuned for the real model; the hashing fake embedder ranks too crudely
+# for that, so tests that search with it fuse with equal-weight RRF.
+FAKE_EMBEDDER_FUSION = KnowledgeBaseSettings(fusion="rrf", lexical_weight=1.0, dense_weight=1.0)

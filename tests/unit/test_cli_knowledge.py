@@ -28,6 +28,10 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TICKETSMITH_API_KEYS", raising=False)
     monkeypatch.setenv("TICKETSMITH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TICKETSMITH_INDEXING__MAX_FILE_BYTES", "1000")
+    # Equal-weight RRF, as FAKE_EMBEDDER_FUSION says why.
+    monkeypatch.setenv("TICKETSMITH_KNOWLEDGE_BASE__FUSION", "rrf")
+    monkeypatch.setenv("TICKETSMITH_KNOWLEDGE_BASE__LEXICAL_WEIGHT", "1")
+    monkeypatch.setenv("TICKETSMITH_KNOWLEDGE_BASE__DENSE_WEIGHT", "1")
 
 
 class Backends:

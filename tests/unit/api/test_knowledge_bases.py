@@ -18,7 +18,7 @@ from service.app import create_app
 from service.container import Container, build_container, build_worker
 from service.settings import ApiKeySettings, IndexingSettings, JobsSettings
 from tests.conftest import make_settings
-from tests.knowledge_fakes import CountingEmbedder
+from tests.knowledge_fakes import FAKE_EMBEDDER_FUSION, CountingEmbedder
 from tests.knowledge_repos import INDEXED, MAX_FILE_BYTES, commit, make_knowledge_repo, write
 
 ADMIN_KEY = "admin-0123456789abcdef"
@@ -35,6 +35,7 @@ def container(tmp_path: Path) -> Iterator[Container]:
     settings = make_settings(
         tmp_path,
         jobs=JobsSettings(in_process_worker=False),
+        knowledge_base=FAKE_EMBEDDER_FUSION,
         indexing=IndexingSettings(
             allowed_roots=[tmp_path / "allowed"],
             allowed_url_prefixes=[f"file://{tmp_path}/allowed/"],
