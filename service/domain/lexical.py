@@ -81,7 +81,10 @@ class _JoinedTerms(dict[str, str]):
     def __missing__(self, word: str) -> str:
         if len(self) >= _JOINED_LIMIT:  # bounded: a corpus of unique tokens must not grow it without end
             self.clear()
-        joined = self[word] = " ".join(_word_terms(word))
+        if word.isascii() and word.isalpha() and word.islower():  # most words of code and prose: one piece
+            joined = self[word] = word if _keep(word) else ""
+        else:
+            joined = self[word] = " ".join(_word_terms(word))
         return joined
 
 
