@@ -23,7 +23,7 @@ from service.adapters.knowledge.matrix import ModelVectors, RowSet
 from service.adapters.knowledge.sqlite_pool import SqliteConnections
 from service.adapters.knowledge.sqlite_schema import SCHEMA, SCHEMA_VERSION, fts_statements, fts_table
 from service.domain.knowledge import ChunkFilters, IndexedChunk, IndexedFile, Repository, ScoredChunk, SkippedFile
-from service.domain.lexical import search_terms, unique_terms
+from service.domain.lexical import search_text, unique_terms
 from service.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from service.ports.chunk_index import Vector
 
@@ -186,7 +186,7 @@ class SqliteChunkIndex:
         skipped: Sequence[SkippedFile],
     ) -> None:
         check_changes(repository, files, chunks)
-        terms = [" ".join(search_terms(chunk.content)) for chunk in chunks]  # outside the write lock
+        terms = [search_text(chunk.content) for chunk in chunks]  # outside the write lock
         replaced = [(p,) for p in {*removed_paths, *(f.path for f in files), *(s.path for s in skipped)}]
         try:
             with self._db.write() as connection:
