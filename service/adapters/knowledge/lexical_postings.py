@@ -17,10 +17,10 @@ from __future__ import annotations
 import fnmatch
 import re
 import sqlite3
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -44,10 +44,19 @@ def _varint(blob: bytes) -> int:
     return (value << 8) | blob[8]
 
 
+class _Vocabulary(dict[str, int]):
+    """term → its number, numbered in order of first look-up (a hit costs no Python call)."""
+
+    def __missing__(self, term: str) -> int:
+        number = self[term] = len(self)
+        return number
+
+
 @dataclass
 class Postings:
-    """One repository's BM25 postings: ``keys[i]`` is the chunk id of row ``i``; ``spans[term]`` is the slice of
-    ``rows``/``weights`` holding the term's postings. ``version`` is the state of the index it was built from.
+    """One repository's BM25 postings: ``keys[i]`` is the chunk id of row ``i``; the postings of the term numbered
+    ``terms[term]`` are ``rows``/``weights`` from ``offsets[number]`` to ``offsets[number + 1]``. ``version`` is
+    the state of the index it was built from.
     """
 
     version: tuple[int, ...]
@@ -55,7 +64,8 @@ class Postings:
     languages: npt.NDArray[np.str_]
     kinds: npt.NDArray[np.str_]
     paths: list[str]
-    spans: dict[str, tuple[int, int]]
+    terms: dict[str, int]
+    offsets: npt.NDArray[np.int64]
     rows: npt.NDArray[np.int32]
     weights: npt.NDArray[np.float32]
     _masks: dict[tuple[str | None, str | None, str | None], npt.NDArray[np.bool_]] = field(default_factory=dict)
@@ -65,48 +75,49 @@ class Postings:
         """Build from the FTS5 table ``fts`` and the repository's chunk rows; ``None`` when the stored text does
         not tokenize as FTS5 counted it (the caller then scores with FTS5).
         """
-        texts = connection.execute(f"SELECT rowid, terms FROM {fts} ORDER BY rowid").fetchall()  # noqa: S608
         sizes = dict(connection.execute(f"SELECT id, sz FROM {fts}_docsize"))  # noqa: S608
         meta = connection.execute(
             "SELECT id, language, kind, path FROM chunks WHERE repo_id = ? ORDER BY id", (repo_id,)
         ).fetchall()
-        if len(meta) != len(texts) or any(m[0] != t[0] for m, t in zip(meta, texts, strict=True)):
-            return None  # chunks and FTS rows out of step: not ours to second-guess
-        count = len(texts)
-        lengths = np.zeros(count, dtype=np.float64)
-        terms_of: list[list[str]] = []
-        tfs_of: list[list[int]] = []
-        for i, (rowid, text) in enumerate(texts):
+        count = len(meta)
+        vocabulary = _Vocabulary()
+        term_of, tf_of = array("i"), array("i")  # one entry per posting, chunk by chunk: compact while loading
+        per_row, lengths = array("q"), array("d")
+        look_up = vocabulary.__getitem__
+        seen = 0
+        for rowid, text in connection.execute(f"SELECT rowid, terms FROM {fts} ORDER BY rowid"):  # noqa: S608
             counts = Counter((text or "").split())
             size = _varint(sizes.get(rowid, b"\x00"))
-            if size != counts.total():
-                return None
-            lengths[i] = size
-            terms_of.append(list(counts))
-            tfs_of.append(list(counts.values()))
-        vocabulary: dict[str, int] = {}
-        term_ids = np.fromiter(
-            (vocabulary.setdefault(t, len(vocabulary)) for t in chain.from_iterable(terms_of)), dtype=np.int32
-        )
-        per_row = np.fromiter((len(t) for t in terms_of), dtype=np.int64, count=count)
-        rows = np.repeat(np.arange(count, dtype=np.int32), per_row)
-        tf = np.fromiter(chain.from_iterable(tfs_of), dtype=np.float64, count=len(term_ids))
+            if seen >= count or meta[seen][0] != rowid or size != counts.total():
+                return None  # chunks and FTS rows out of step, or tokens FTS5 counted otherwise
+            seen += 1
+            term_of.extend(map(look_up, counts))
+            tf_of.extend(counts.values())
+            per_row.append(len(counts))
+            lengths.append(size)
+        if seen != count:
+            return None
+        term_ids = np.frombuffer(term_of, dtype=np.int32)
         order = np.argsort(term_ids, kind="stable")  # by term, rows ascending within a term
-        term_ids, rows, tf = term_ids[order], rows[order], tf[order]
+        rows = np.repeat(np.arange(count, dtype=np.int32), np.frombuffer(per_row, dtype=np.int64))[order]
+        tf = np.frombuffer(tf_of, dtype=np.int32)[order].astype(np.float64)
+        term_ids = term_ids[order]
+        del order
         df = np.bincount(term_ids, minlength=len(vocabulary))
         idf = np.maximum(np.log((count - df + 0.5) / (df + 0.5)), MIN_IDF)
-        average = float(lengths.sum()) / count if count else 1.0
-        norm = K1 * (1 - B + B * lengths[rows] / (average or 1.0))
+        length = np.frombuffer(lengths, dtype=np.float64)
+        average = float(length.sum()) / count if count else 1.0
+        norm = K1 * (1 - B + B * length[rows] / (average or 1.0))
         weights = (idf[term_ids] * tf * (K1 + 1) / (tf + norm)).astype(np.float32)
-        ends = np.cumsum(df)
-        spans = {term: (int(ends[i] - df[i]), int(ends[i])) for term, i in vocabulary.items()}
+        offsets = np.concatenate(([0], np.cumsum(df))).astype(np.int64)
         return cls(
             version=version,
             keys=np.fromiter((m[0] for m in meta), dtype=np.int64, count=count),
             languages=np.array([m[1] for m in meta], dtype=np.str_),
             kinds=np.array([m[2] for m in meta], dtype=np.str_),
             paths=[m[3] for m in meta],
-            spans=spans,
+            terms=vocabulary,
+            offsets=offsets,
             rows=rows,
             weights=weights,
         )
@@ -118,12 +129,12 @@ class Postings:
 
     def frequency(self, term: str) -> int:
         """How many chunks hold ``term`` (its document frequency)."""
-        start, end = self.spans.get(term, (0, 0))
-        return end - start
+        number = self.terms.get(term)
+        return 0 if number is None else int(self.offsets[number + 1] - self.offsets[number])
 
     def nbytes(self) -> int:
         """Bytes held by the arrays (the term dictionary and paths not counted)."""
-        arrays = (self.keys, self.languages, self.kinds, self.rows, self.weights)
+        arrays = (self.keys, self.languages, self.kinds, self.rows, self.weights, self.offsets)
         return sum(a.nbytes for a in arrays)
 
     def _mask(self, filters: ChunkFilters | None) -> npt.NDArray[np.bool_] | None:
@@ -149,11 +160,12 @@ class Postings:
         """The ``k`` best ``(chunk id, bm25)`` for ``terms`` (distinct) among chunks passing ``filters``, best
         first; ties by chunk id. Only chunks holding a term score.
         """
-        spans = [self.spans[t] for t in terms if t in self.spans]
-        if not spans or self.chunk_count == 0:
+        numbers = [self.terms[t] for t in terms if t in self.terms]
+        if not numbers or self.chunk_count == 0:
             return []
-        rows = np.concatenate([self.rows[s:e] for s, e in spans])
-        weights = np.concatenate([self.weights[s:e] for s, e in spans])
+        spans = [(int(self.offsets[n]), int(self.offsets[n + 1])) for n in numbers]
+        rows = np.concatenate([self.rows[start:end] for start, end in spans])
+        weights = np.concatenate([self.weights[start:end] for start, end in spans])
         scores = np.bincount(rows, weights=weights, minlength=self.chunk_count)  # float64 sums
         mask = self._mask(filters)
         if mask is not None:
