@@ -7,6 +7,9 @@ weight for the term, precomputed exactly as FTS5's ``bm25()`` does (ext/fts5/fts
 ``docsize`` table). A query is then a weighted ``bincount`` over the query terms' postings and a partial sort,
 without a pass over every matching row in SQL.
 
+:class:`PostingsCache` keeps them per repository. A small repository is built in the searching thread; a large
+one (seconds of work) on a background thread while searches keep answering from FTS5, so no search waits for it.
+
 Term frequencies come from the stored search text split on spaces, which is what FTS5's tokenizer sees for our
 terms (lower-case letters and digits joined by spaces). :meth:`Postings.load` checks that: when any chunk's
 token count differs from FTS5's, it returns ``None`` and the caller keeps using FTS5.
@@ -15,11 +18,15 @@ token count differs from FTS5's, it returns ``None`` and the caller keeps using 
 from __future__ import annotations
 
 import fnmatch
+import logging
 import re
 import sqlite3
+import threading
 from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +37,9 @@ from service.domain.knowledge import ChunkFilters
 K1 = 1.2  # FTS5's bm25() constants (ext/fts5/fts5_aux.c)
 B = 0.75
 MIN_IDF = 1e-6
+# Repositories up to this many chunks are built in the searching thread (well under a second).
+INLINE_CHUNKS = 20_000
+log = logging.getLogger(__name__)
 # Filter masks kept per postings; a handful of distinct filters is the usual case.
 _MAX_MASKS = 64
 
@@ -175,3 +185,67 @@ class Postings:
             candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
         best = candidates[np.lexsort((candidates, -scores[candidates]))]
         return [(int(self.keys[i]), float(scores[i])) for i in best]
+
+
+class PostingsCache:
+    """:class:`Postings` per repository, for the index state ``(repo id, generation)`` they were built from.
+
+    ``read`` opens a read transaction on a connection of the calling thread (used by the background builder).
+    Thread-safe; :meth:`close` drops everything and abandons a build under way.
+    """
+
+    def __init__(
+        self, read: Callable[[], AbstractContextManager[sqlite3.Connection]], *, inline_chunks: int = INLINE_CHUNKS
+    ) -> None:
+        self._read = read
+        self._inline = inline_chunks
+        self._cache: dict[str, tuple[tuple[int, int], Postings | None]] = {}
+        self._building: set[str] = set()
+        self._lock = threading.Lock()
+        self._builder: ThreadPoolExecutor | None = None
+
+    def get(
+        self, connection: sqlite3.Connection, repository: str, fts: str, repo_id: int, generation: int, chunks: int
+    ) -> Postings | None:
+        """The repository's postings for this state, or ``None``: not built yet (a build is started) or its text
+        cannot stand in for FTS5's tokens. ``connection`` is the caller's, inside its read transaction."""
+        version = (repo_id, generation)
+        cached = self._cache.get(repository)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        if chunks <= self._inline:
+            built = Postings.load(connection, fts, repo_id, version)
+            with self._lock:
+                self._cache[repository] = (version, built)
+            return built
+        with self._lock:
+            if repository not in self._building:
+                self._building.add(repository)
+                if self._builder is None:
+                    self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-postings")
+                self._builder.submit(self._build, repository, fts, repo_id)
+        return None
+
+    def _build(self, repository: str, fts: str, repo_id: int) -> None:
+        try:
+            with self._read() as connection:
+                head = connection.execute("SELECT generation FROM repositories WHERE id = ?", (repo_id,)).fetchone()
+                if head is None:
+                    return
+                version = (repo_id, int(head[0]))
+                built = Postings.load(connection, fts, repo_id, version)
+            with self._lock:
+                self._cache[repository] = (version, built)
+        except Exception as exc:
+            log.warning("lexical postings for %s not built: %s", repository, exc)
+        finally:
+            with self._lock:
+                self._building.discard(repository)
+
+    def close(self) -> None:
+        """Drop every repository's postings; a build under way is abandoned. Safe to call twice."""
+        with self._lock:
+            builder, self._builder = self._builder, None
+            self._cache.clear()
+        if builder is not None:
+            builder.shutdown(wait=False, cancel_futures=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from service.adapters.knowledge import sqlite_lexical as lexical
 from service.adapters.knowledge.common import check_changes, check_k, check_vectors, selective_terms, unit_vector
-from service.adapters.knowledge.lexical_postings import Postings
+from service.adapters.knowledge.lexical_postings import PostingsCache
 from service.adapters.knowledge.matrix import ModelVectors, RowSet
 from service.adapters.knowledge.sqlite_pool import SqliteConnections
 from service.adapters.knowledge.sqlite_schema import SCHEMA, SCHEMA_VERSION, fts_statements, fts_table
@@ -82,8 +82,7 @@ class SqliteChunkIndex:
         self._vectors: dict[str, ModelVectors] = {}
         self._row_sets: dict[tuple[str, str], RowSet] = {}
         self._coverage: dict[tuple[str, str], tuple[tuple[int, ...], tuple[int, int]]] = {}
-        self._postings: dict[str, tuple[tuple[int, int], Postings | None]] = {}
-        self._postings_lock = threading.Lock()  # one build at a time; searches of a built repository skip it
+        self._postings = PostingsCache(self._db.read)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._migrate()
@@ -95,12 +94,12 @@ class SqliteChunkIndex:
 
     def close(self) -> None:
         """Close every connection this index opened and drop its in-memory matrices. Safe to call twice."""
+        self._postings.close()
         self._db.close()
         with self._cache_lock:
             self._vectors.clear()
             self._row_sets.clear()
             self._coverage.clear()
-            self._postings.clear()
 
     def _migrate(self) -> None:
         with self._db.write() as connection:
@@ -323,7 +322,7 @@ class SqliteChunkIndex:
             if head is None:
                 return []
             fts = fts_table(head[0])
-            postings = self._lexical_postings(connection, repository, head[0], head[2])
+            postings = self._postings.get(connection, repository, fts, head[0], head[2], head[1])
             if postings is not None and all(term.isascii() for term in wanted):
                 known = {term: postings.frequency(term) for term in wanted}
                 best = postings.top_k(selective_terms(wanted, known, postings.chunk_count), k, filters)
@@ -341,21 +340,6 @@ class SqliteChunkIndex:
                 raise InvalidInput(f"cannot search for {wanted!r}: {exc}") from None
             chunks = self._chunks_by_key(connection, [key for key, _ in best]) if best else {}
         return [ScoredChunk(chunk=chunks[key], score=float(score)) for key, score in best if key in chunks]
-
-    def _lexical_postings(
-        self, connection: sqlite3.Connection, repository: str, repo_id: int, generation: int
-    ) -> Postings | None:
-        """The repository's in-memory postings for this state of the index, built on first use (``None`` when
-        its stored text cannot stand in for FTS5's tokens; FTS5 then scores)."""
-        version = (repo_id, generation)
-        cached = self._postings.get(repository)
-        if cached is None or cached[0] != version:
-            with self._postings_lock:
-                cached = self._postings.get(repository)
-                if cached is None or cached[0] != version:
-                    cached = (version, Postings.load(connection, fts_table(repo_id), repo_id, version))
-                    self._postings[repository] = cached
-        return cached[1]
 
     def _model_vectors(self, connection: sqlite3.Connection, model_id: str) -> ModelVectors | None:
         head = connection.execute("SELECT dimensions, last_seq FROM models WHERE model_id = ?", (model_id,)).fetchone()

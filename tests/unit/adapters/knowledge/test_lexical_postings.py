@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
@@ -12,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.adapters.knowledge.lexical_postings import Postings
+from service.adapters.knowledge.lexical_postings import Postings, PostingsCache
 from service.adapters.knowledge.sqlite import SqliteChunkIndex
+from service.adapters.knowledge.sqlite_pool import SqliteConnections
 from service.adapters.knowledge.sqlite_schema import fts_statements, fts_table
 from service.domain.knowledge import ChunkFilters, IndexedChunk, IndexedFile, Repository
 
@@ -113,3 +115,28 @@ def test_a_search_after_a_change_sees_the_change(tmp_path: Path) -> None:
         assert [h.chunk.chunk_id for h in hits] == [chunks[0].chunk_id]
     finally:
         index.close()
+
+
+def test_a_large_repository_is_built_in_the_background(tmp_path: Path) -> None:
+    """Above the inline size the first search gets ``None`` (it answers from FTS5) and a later one the postings."""
+    path = indexed(tmp_path, corpus(50, seed=4))
+    connections = SqliteConnections(path, busy_timeout_seconds=5)
+    cache = PostingsCache(connections.read, inline_chunks=10)
+    try:
+        with connections.read() as connection:
+            repo_id, generation = connection.execute("SELECT id, generation FROM repositories").fetchone()
+        arguments = ("demo", fts_table(repo_id), repo_id, generation, 50)
+        with connections.read() as connection:
+            assert cache.get(connection, *arguments) is None
+        deadline = time.monotonic() + 30
+        built = None
+        while built is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            with connections.read() as connection:
+                built = cache.get(connection, *arguments)
+        assert built is not None
+        assert built.chunk_count == 50
+        assert built.version == (repo_id, generation)
+    finally:
+        cache.close()
+        connections.close()
