@@ -7,6 +7,7 @@ the package chooses an implementation at import time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -147,6 +148,9 @@ def build_container(
     embedder = embedder or build_embedder(settings)
     if chunk_index is None:
         chunk_index = build_chunk_index(settings, engine=engine, closers=closers)
+    # Hybrid search runs its lexical half here while the query is embedded and searched densely.
+    search_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-search")
+    closers.append(search_pool.shutdown)
     container = Container(
         settings=settings,
         registry=registry,
@@ -157,7 +161,7 @@ def build_container(
         storage_backend=backend,
         embedder=embedder,
         chunk_index=chunk_index,
-        knowledge=_knowledge_base(settings, chunk_index, embedder),
+        knowledge=_knowledge_base(settings, chunk_index, embedder, search_pool),
         issue_tracker=tracker,
         ticket_ledger=ticket_ledger,
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
@@ -193,7 +197,9 @@ def build_container(
     return container
 
 
-def _knowledge_base(settings: Settings, chunk_index: ChunkIndex, embedder: Embedder) -> KnowledgeBase:
+def _knowledge_base(
+    settings: Settings, chunk_index: ChunkIndex, embedder: Embedder, search_pool: ThreadPoolExecutor
+) -> KnowledgeBase:
     indexing, tuning = settings.indexing, settings.knowledge_base
     fusion = Fusion(
         method=tuning.fusion,
@@ -204,7 +210,9 @@ def _knowledge_base(settings: Settings, chunk_index: ChunkIndex, embedder: Embed
     return KnowledgeBase(
         chunk_index,
         embedder,
-        retriever=HybridRetriever(chunk_index, embedder, fusion=fusion, candidates=tuning.candidates),
+        retriever=HybridRetriever(
+            chunk_index, embedder, fusion=fusion, candidates=tuning.candidates, executor=search_pool
+        ),
         data_dir=settings.data_dir,
         rules=SelectionRules(max_file_bytes=indexing.max_file_bytes, max_document_bytes=indexing.max_document_bytes),
         embed_batch=settings.embeddings.batch_size,

@@ -75,6 +75,35 @@ def search_terms(text: str) -> list[str]:
     return terms
 
 
+class _JoinedTerms(dict[str, str]):
+    """word → its terms joined by spaces, filled on first look-up (a plain dict hit costs no Python call)."""
+
+    def __missing__(self, word: str) -> str:
+        if len(self) >= _JOINED_LIMIT:  # bounded: a corpus of unique tokens must not grow it without end
+            self.clear()
+        if word.isascii() and word.isalpha() and word.islower():  # most words of code and prose: one piece
+            joined = self[word] = word if _keep(word) else ""
+        else:
+            joined = self[word] = " ".join(_word_terms(word))
+        return joined
+
+
+_JOINED_LIMIT = 1 << 18
+_joined = _JoinedTerms()
+# In ASCII text the words of _WORD are exactly the runs of [A-Za-z0-9_]; mapping every other character to a space
+# and splitting on whitespace finds the same words, several times faster than the regular expression.
+_ASCII_SEPARATORS = {code: " " for code in range(128) if not (chr(code).isalnum() or chr(code) == "_")}
+
+
+def search_text(text: str) -> str:
+    """``" ".join(search_terms(text))``, computed faster: what a full-text engine indexes for a document.
+
+    Thread-safe: a concurrent look-up at worst computes a word's terms twice.
+    """
+    words = text.translate(_ASCII_SEPARATORS).split() if text.isascii() else _WORD.findall(text)
+    return " ".join(filter(None, map(_joined.__getitem__, words)))
+
+
 def unique_terms(terms: Iterable[str]) -> list[str]:
     """``terms`` without repeats, first occurrence kept: the query side, where repeating a word adds nothing."""
     return list(dict.fromkeys(terms))

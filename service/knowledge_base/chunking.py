@@ -11,8 +11,11 @@ fall back to line windows.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import cache
+from itertools import accumulate
+from operator import add
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -128,25 +131,41 @@ def _definitions(source: bytes, suffix: str) -> list[_Definition] | None:
     return definitions
 
 
-def _size(lines: list[str], start: int, end: int) -> int:
-    return sum(len(line) + 1 for line in lines[start : end + 1])
+class _Lines:
+    """A file's lines with running totals, so the size and blankness of any stretch cost O(1), not O(lines)."""
+
+    __slots__ = ("filled", "lines", "offsets")
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        # offsets[i]: characters (each line plus its newline) before line i; filled[i]: non-blank lines before i.
+        # Built from C-level iterators: a Python expression per line cost more than the rest of the chunking.
+        self.offsets: list[int] = list(map(add, accumulate(map(len, lines), initial=0), range(len(lines) + 1)))
+        self.filled: list[int] = [0, *accumulate(map(bool, map(str.strip, lines)))]
+
+    def size(self, start: int, end: int) -> int:
+        return self.offsets[end + 1] - self.offsets[start]
+
+    def blank(self, start: int, end: int) -> bool:
+        return self.filled[end + 1] == self.filled[start]
 
 
 def _windows(
-    lines: list[str], start: int, end: int, symbol: str, kind: str, scope: str, head: int | None = None
+    lines: _Lines, start: int, end: int, symbol: str, kind: str, scope: str, head: int | None = None
 ) -> list[_Unit]:
+    """Line windows over ``start..end``: each ends at the first line that brings it to the target size."""
     units: list[_Unit] = []
+    offsets = lines.offsets
     first = start
-    size = 0
-    for number in range(start, end + 1):
-        size += len(lines[number]) + 1
-        if size >= TARGET_CHARS or number == end:
-            units.append(_Unit(first, number, symbol, kind, scope, head))
-            first, size = number + 1, 0
+    while first <= end:
+        # The first line `number` with size(first, number) >= TARGET_CHARS, i.e. offsets[number + 1] >= goal.
+        number = min(bisect_left(offsets, offsets[first] + TARGET_CHARS, first + 1) - 1, end)
+        units.append(_Unit(first, number, symbol, kind, scope, head))
+        first = number + 1
     return units
 
 
-def _units(definitions: list[_Definition], lines: list[str], start: int, end: int, scope: str) -> list[_Unit]:
+def _units(definitions: list[_Definition], lines: _Lines, start: int, end: int, scope: str) -> list[_Unit]:
     """Units covering lines ``start..end`` exactly, from the definitions whose parent is ``scope``."""
     prefix = f"{scope}." if scope else ""
     direct = [d for d in definitions if d.parent == scope and start <= d.start and d.end <= end]
@@ -156,7 +175,7 @@ def _units(definitions: list[_Definition], lines: list[str], start: int, end: in
         if definition.start > cursor:
             units.extend(_windows(lines, cursor, definition.start - 1, scope, "code", scope))
         symbol = f"{prefix}{definition.name}"
-        if _size(lines, definition.start, definition.end) <= TARGET_CHARS:
+        if lines.size(definition.start, definition.end) <= TARGET_CHARS:
             units.append(_Unit(definition.start, definition.end, symbol, definition.kind, scope, definition.start))
         elif definition.kind == "class":
             units.extend(_units(definitions, lines, definition.start, definition.end, symbol))
@@ -170,20 +189,20 @@ def _units(definitions: list[_Definition], lines: list[str], start: int, end: in
     return units
 
 
-def _merge(units: list[_Unit], lines: list[str]) -> list[_Unit]:
+def _merge(units: list[_Unit], lines: _Lines) -> list[_Unit]:
     """Fold small stretches of plain code (imports, constants, a class's own lines) into a neighbour of the same
     scope, up to the target size. Definitions are never merged with each other, so each keeps its symbol."""
     merged: list[_Unit] = []
     for unit in units:
-        if not any(line.strip() for line in lines[unit.start : unit.end + 1]):
+        if lines.blank(unit.start, unit.end):
             continue
         previous = merged[-1] if merged else None
         if (
             previous is not None
             and previous.scope == unit.scope
             and "code" in (previous.kind, unit.kind)
-            and min(_size(lines, previous.start, previous.end), _size(lines, unit.start, unit.end)) < MIN_CHARS
-            and _size(lines, previous.start, unit.end) <= TARGET_CHARS
+            and min(lines.size(previous.start, previous.end), lines.size(unit.start, unit.end)) < MIN_CHARS
+            and lines.size(previous.start, unit.end) <= TARGET_CHARS
         ):
             definition = unit if previous.kind == "code" else previous
             merged[-1] = _Unit(
@@ -208,13 +227,14 @@ def chunk_file(path: str, text: str) -> list[Chunk]:
     lines = text.splitlines()
     if not lines:
         return []
+    table = _Lines(lines)
     suffix = PurePosixPath(path).suffix.lower()
     language = LANGUAGES[suffix][0] if suffix in LANGUAGES else "text"
     definitions = _definitions(text.encode("utf-8"), suffix) if suffix in LANGUAGES else None
     if definitions is None:
-        units = _windows(lines, 0, len(lines) - 1, "", "text", "")
+        units = _windows(table, 0, len(lines) - 1, "", "text", "")
     else:
-        units = _merge(_units(definitions, lines, 0, len(lines) - 1, ""), lines)
+        units = _merge(_units(definitions, table, 0, len(lines) - 1, ""), table)
     return [
         Chunk(
             path=path,
@@ -227,5 +247,5 @@ def chunk_file(path: str, text: str) -> list[Chunk]:
             text="\n".join(lines[unit.start : unit.end + 1]),
         )
         for unit in units
-        if any(line.strip() for line in lines[unit.start : unit.end + 1])
+        if not table.blank(unit.start, unit.end)
     ]

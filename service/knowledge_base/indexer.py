@@ -216,18 +216,27 @@ def sync_repository(
         # Skip records of paths that left the tree would otherwise outlive them.
         plan.removed |= {path for path in old_skipped if path not in tree}
         order = sorted(plan.touched)
-        for done, path in enumerate(order, start=1):
-            entry = tree[path]
-            document = is_document(path)
-            reason = path_skip_reason(entry, document=document, rules=rules)
+        reasons: dict[str, str] = {}
+        for path in order:
+            reason = path_skip_reason(tree[path], document=is_document(path), rules=rules)
             if reason is None and ignored(path):
                 reason = "matches .gitignore"
+            if reason is not None:
+                reasons[path] = reason
+        # The files to read stream out of one git process in order; skipped ones come between them.
+        to_read = [path for path in order if path not in reasons]
+        blobs = reader.read_blobs([tree[path].blob_sha for path in to_read])
+        for done, path in enumerate(order, start=1):
+            reason = reasons.get(path)
             if reason is None:
-                reason = _read_and_chunk(reader, source, entry, document, documents, files, chunks)
+                _, data = next(blobs)
+                entry = tree[path]
+                reason = _read_and_chunk(data, source, entry, is_document(path), documents, files, chunks)
             if reason is not None:
                 skipped.append(SkippedFile(path=path, reason=reason))
             if progress is not None:
                 progress(done, len(order))
+        blobs.close()
     repository = Repository(
         name=source.name,
         source=source.source,
@@ -261,7 +270,7 @@ def sync_repository(
 
 
 def _read_and_chunk(
-    reader: GitReader,
+    data: bytes,
     source: ResolvedSource,
     entry: TreeEntry,
     document: bool,
@@ -269,8 +278,7 @@ def _read_and_chunk(
     files: list[IndexedFile],
     chunks: list[IndexedChunk],
 ) -> str | None:
-    """Read one file and add its chunks; the skip reason when it is not indexed."""
-    data = reader.read_blob(entry.blob_sha)
+    """Chunk one file's content and add its chunks; the skip reason when it is not indexed."""
     try:
         found = documents(entry.path, data) if document and documents is not None else None
         if found is None:

@@ -18,11 +18,12 @@ from typing import Any
 
 from service.adapters.knowledge import sqlite_lexical as lexical
 from service.adapters.knowledge.common import check_changes, check_k, check_vectors, selective_terms, unit_vector
+from service.adapters.knowledge.lexical_postings import PostingsCache
 from service.adapters.knowledge.matrix import ModelVectors, RowSet
 from service.adapters.knowledge.sqlite_pool import SqliteConnections
 from service.adapters.knowledge.sqlite_schema import SCHEMA, SCHEMA_VERSION, fts_statements, fts_table
 from service.domain.knowledge import ChunkFilters, IndexedChunk, IndexedFile, Repository, ScoredChunk, SkippedFile
-from service.domain.lexical import search_terms, unique_terms
+from service.domain.lexical import search_text, unique_terms
 from service.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from service.ports.chunk_index import Vector
 
@@ -81,6 +82,7 @@ class SqliteChunkIndex:
         self._vectors: dict[str, ModelVectors] = {}
         self._row_sets: dict[tuple[str, str], RowSet] = {}
         self._coverage: dict[tuple[str, str], tuple[tuple[int, ...], tuple[int, int]]] = {}
+        self._postings = PostingsCache(self._db.read)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._migrate()
@@ -92,6 +94,7 @@ class SqliteChunkIndex:
 
     def close(self) -> None:
         """Close every connection this index opened and drop its in-memory matrices. Safe to call twice."""
+        self._postings.close()
         self._db.close()
         with self._cache_lock:
             self._vectors.clear()
@@ -182,7 +185,7 @@ class SqliteChunkIndex:
         skipped: Sequence[SkippedFile],
     ) -> None:
         check_changes(repository, files, chunks)
-        terms = [" ".join(search_terms(chunk.content)) for chunk in chunks]  # outside the write lock
+        terms = [search_text(chunk.content) for chunk in chunks]  # outside the write lock
         replaced = [(p,) for p in {*removed_paths, *(f.path for f in files), *(s.path for s in skipped)}]
         try:
             with self._db.write() as connection:
@@ -314,11 +317,17 @@ class SqliteChunkIndex:
             return []
         with self._db.read() as connection:
             head = connection.execute(
-                "SELECT id, chunk_count FROM repositories WHERE name = ?", (repository,)
+                "SELECT id, chunk_count, generation FROM repositories WHERE name = ?", (repository,)
             ).fetchone()
             if head is None:
                 return []
             fts = fts_table(head[0])
+            postings = self._postings.get(connection, repository, fts, head[0], head[2], head[1])
+            if postings is not None and all(term.isascii() for term in wanted):
+                known = {term: postings.frequency(term) for term in wanted}
+                best = postings.top_k(selective_terms(wanted, known, postings.chunk_count), k, filters)
+                chunks = self._chunks_by_key(connection, [key for key, _ in best]) if best else {}
+                return [ScoredChunk(chunk=chunks[key], score=score) for key, score in best if key in chunks]
             marks = ",".join("?" * len(wanted))
             frequency = dict(
                 connection.execute(f"SELECT term, doc FROM {fts}_vocab WHERE term IN ({marks})", wanted)  # noqa: S608

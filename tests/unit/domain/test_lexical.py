@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain.lexical import query_terms, search_terms
+from service.domain.lexical import query_terms, search_terms, search_text
 
 
 @pytest.mark.parametrize(
@@ -51,3 +51,14 @@ def test_terms_are_lower_case_word_characters_of_two_or_more(text: str) -> None:
 
 def test_lower_casing_that_adds_combining_marks_still_gives_word_characters() -> None:
     assert search_terms("İstanbul") == ["istanbul"]
+
+
+@given(st.text() | st.text(alphabet=st.characters(max_codepoint=127)))
+def test_search_text_is_the_terms_joined_by_spaces(text: str) -> None:
+    assert search_text(text) == " ".join(search_terms(text))
+
+
+def test_search_text_of_code_and_of_non_ascii_text() -> None:
+    code = "def get_http_response(self):\n\treturn self.getHTTPResponse()  # x=1\x1c\x7f"
+    assert search_text(code) == " ".join(search_terms(code))
+    assert search_text("café_Über İstanbul") == "caféüber café über istanbul"

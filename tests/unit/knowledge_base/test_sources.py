@@ -158,3 +158,20 @@ def test_a_name_given_to_another_url_follows_it(tmp_path: Path) -> None:
     assert moved.commit == other_head
     with GitReader(moved.git_dir) as reader:
         assert set(reader.tree(moved.commit)) == {"only.py"}
+
+
+def test_blobs_stream_in_order_with_repeats_and_a_missing_one_raises(tmp_path: Path) -> None:
+    root = make_knowledge_repo(tmp_path / "repo")
+    with GitReader(root) as reader:
+        tree = reader.tree(git(root, "rev-parse", "HEAD").strip())
+        shas = [entry.blob_sha for entry in tree.values() if entry.regular]
+        wanted = [*shas, shas[0]]
+        assert list(reader.read_blobs(wanted)) == [(sha, reader.read_blob(sha)) for sha in wanted]
+        assert list(reader.read_blobs([])) == []
+        stream = reader.read_blobs([shas[0], "0" * 40])
+        assert next(stream) == (shas[0], reader.read_blob(shas[0]))
+        with pytest.raises(NotFound):
+            next(stream)
+        early = reader.read_blobs(shas)
+        next(early)
+        early.close()  # stopping early ends the git process without reading the rest
