@@ -197,6 +197,8 @@ class GitReader:
         try:
             for sha in shas:
                 header = process.stdout.readline().split()
+                if not header:
+                    raise UpstreamFailed(f"git cat-file stopped before {sha[:12]}", hint="try again")
                 if len(header) != 3:
                     raise NotFound(f"no blob {sha[:12]} in {self.git_dir}", hint="index the repository again")
                 data = process.stdout.read(int(header[2]))
