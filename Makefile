@@ -53,6 +53,8 @@ bench: install-dev  ## Benchmarks (print JSON)
 	$(BIN)/python bench/webhooks.py --postgres
 	$(BIN)/python bench/retrieval_quality.py --out docs/benchmarks/retrieval_quality.json
 	$(BIN)/python bench/kb_index.py --out docs/benchmarks/kb_index.json
+	$(BIN)/python bench/kb_cold_index.py --out docs/benchmarks/kb_cold_index.json
+	$(BIN)/python bench/kb_latency.py --workdir .bench/kb-latency --build --out docs/benchmarks/kb_latency.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
