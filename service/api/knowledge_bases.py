@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
@@ -24,7 +25,7 @@ from service.domain.knowledge import ChunkFilters, ScoredChunk
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.knowledge_base.job import KB_SYNC, sync_payload
 from service.knowledge_base.library import KnowledgeBase, RepositoryStatus, SearchResults
-from service.knowledge_base.sources import check_name, is_url
+from service.knowledge_base.sources import check_name, is_url, without_credentials
 from service.settings import IndexingSettings
 
 SCOPE = "codebase"
@@ -99,14 +100,26 @@ def _knowledge(request: Request) -> KnowledgeBase:
 def check_source_allowed(source: str, settings: IndexingSettings) -> str:
     """``source`` when API callers may have it indexed: a URL under an allowed prefix, or a git repository under
     an allowed root (resolved, so ``..`` and symbolic links cannot leave the root). Else :class:`Forbidden`."""
+    if "\0" in source:
+        raise InvalidInput("the source contains a NUL character", hint="give a repository path or clone URL")
     if is_url(source):
+        # A dot segment (even percent-encoded) would let a URL under an allowed prefix name one outside it.
+        path_part = urlsplit(source).path if "://" in source else source.split(":", 1)[-1]
+        if any(part in (".", "..") for part in unquote(path_part).replace("\\", "/").split("/")):
+            raise Forbidden(
+                f"{without_credentials(source)} has '.' or '..' path segments",
+                hint="give the repository's URL without '.' or '..' segments",
+            )
         if not any(source.startswith(prefix) for prefix in settings.allowed_url_prefixes if prefix):
             raise Forbidden(
-                f"{source} is not under a URL prefix this service may clone",
+                f"{without_credentials(source)} is not under a URL prefix this service may clone",
                 hint="add its prefix to TICKETSMITH_INDEXING__ALLOWED_URL_PREFIXES",
             )
         return source
-    path = Path(source).expanduser().resolve()
+    try:
+        path = Path(source).expanduser().resolve()
+    except (RuntimeError, OSError, ValueError) as exc:  # ~unknown-user, a loop of symbolic links
+        raise InvalidInput(f"{source} is not a usable path: {exc}", hint="give the path of a git repository") from exc
     if not any(path.is_relative_to(root.expanduser().resolve()) for root in settings.allowed_roots):
         raise Forbidden(
             f"{source} is outside the directories this service may index",

@@ -181,3 +181,31 @@ def test_url_source_under_an_allowed_prefix(client: TestClient, container: Conta
     result = _synced(client, container, "cloned", {"source": f"file://{repo}"})
     assert result["files"] == len(INDEXED)
     assert client.get("/v1/knowledge-bases/cloned").json()["source"] == f"file://{repo}"
+
+
+@pytest.mark.parametrize(
+    "suffix", ["../elsewhere", "triage/../../elsewhere", "%2e%2e/elsewhere", "%2E%2e/elsewhere", "./../elsewhere"]
+)
+def test_a_url_under_an_allowed_prefix_cannot_climb_out(
+    client: TestClient, container: Container, tmp_path: Path, suffix: str
+) -> None:
+    make_knowledge_repo(tmp_path / "elsewhere")
+    answer = client.post("/v1/knowledge-bases/x/sync", json={"source": f"file://{tmp_path}/allowed/{suffix}"})
+    assert answer.status_code == 403, answer.text
+    assert "'..'" in answer.json()["error"]["message"]
+    assert container.job_queue.list() == []  # nothing was queued
+
+
+def test_unusable_source_paths_get_a_clear_400(client: TestClient, container: Container) -> None:
+    for source in ["/tmp/a\x00b", "~no-such-user-here/x"]:
+        answer = client.post("/v1/knowledge-bases/x/sync", json={"source": source})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["code"] == "invalid_input"
+
+
+def test_refusals_do_not_echo_clone_url_credentials(client: TestClient) -> None:
+    answer = client.post(
+        "/v1/knowledge-bases/x/sync", json={"source": "https://bot:s3cr3t-token@example.com/acme/widget.git"}
+    )
+    assert answer.status_code == 403
+    assert "s3cr3t-token" not in answer.text
