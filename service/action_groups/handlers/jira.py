@@ -30,7 +30,8 @@ _PROJECT_KEY = r"^[A-Z][A-Z0-9_]{0,31}$"
 
 def split_jql(jql: str) -> tuple[str, str]:
     """(condition, ``ORDER BY ...`` or ''), found outside quotes. Raises InvalidInput for unbalanced
-    parentheses or quotes, which could otherwise close the project confinement early."""
+    parentheses or quotes, or a backslash outside quotes, which could otherwise close the project confinement
+    early."""
     depth, quote, at = 0, "", 0
     order_at = -1
     while at < len(jql):
@@ -42,6 +43,12 @@ def split_jql(jql: str) -> tuple[str, str]:
                 quote = ""
         elif char in "\"'":
             quote = char
+        elif char == "\\":
+            # Jira's grammar lets an unquoted string escape a quote (``a\"b``): counted as a quote here, it would
+            # hide a ``)`` that closes the confinement, so backslashes are taken only inside quotes.
+            raise InvalidInput(
+                "the JQL has a backslash outside quotes", hint='put the value in quotes, e.g. summary ~ "a\\\\b"'
+            )
         elif char == "(":
             depth += 1
         elif char == ")":

@@ -123,8 +123,36 @@ def test_confined_jql(jql: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "jql", ["a = 1) OR (b = 2", "(a = 1", 'summary ~ "open', "a = 1) OR project = X ORDER BY key ("]
+    "jql",
+    [
+        "a = 1) OR (b = 2",
+        "(a = 1",
+        'summary ~ "open',
+        "a = 1) OR project = X ORDER BY key (",
+        # Jira reads x\" as an unquoted x": the ) after it would close the confinement and OR in project X.
+        'summary ~ x\\" ) OR (project = X OR summary ~ "abc\\""',
+    ],
 )
 def test_unbalanced_jql_is_refused(jql: str) -> None:
     with pytest.raises(InvalidInput):
         split_jql(jql)
+
+
+@pytest.mark.parametrize("jql", ["(" * 900 + "key = OPS-1" + ")" * 900, "not " * 490 + "key = OPS-1"])
+def test_deeply_nested_jql_gets_a_400_not_an_internal_error(client: TestClient, jql: str) -> None:
+    status, body = call(client, "GET", "/issues", params={"jql": jql})
+    assert status == 400, body
+    assert "nests" in body["error"]["message"]
+
+
+def test_an_issue_number_too_large_for_any_store_is_not_found(client: TestClient) -> None:
+    create(client)
+    status, body = call(client, "GET", "/issues/OPS-" + "9" * 30)
+    assert status == 404, body
+    assert call(client, "GET", "/issues/OPS-1")[0] == 200
+
+
+def test_a_backslash_quote_cannot_close_the_confinement_over_rest(client: TestClient) -> None:
+    status, body = call(client, "GET", "/issues", params={"jql": 'summary ~ x\\" ) OR (project = X OR key = "a\\""'})
+    assert status == 400, body
+    assert "backslash" in body["error"]["message"]
