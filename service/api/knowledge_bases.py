@@ -97,6 +97,14 @@ def _knowledge(request: Request) -> KnowledgeBase:
     return knowledge
 
 
+def _under_prefix(url: str, prefix: str) -> bool:
+    """True when ``url`` starts with ``prefix`` at a path boundary: ``https://github.com/acme`` admits
+    ``https://github.com/acme/widget`` but neither ``.../acme-evil/widget`` nor ``https://github.com.evil.io``."""
+    if not url.startswith(prefix):
+        return False
+    return prefix.endswith("/") or len(url) == len(prefix) or url[len(prefix)] == "/"
+
+
 def check_source_allowed(source: str, settings: IndexingSettings) -> str:
     """``source`` when API callers may have it indexed: a URL under an allowed prefix, or a git repository under
     an allowed root (resolved, so ``..`` and symbolic links cannot leave the root). Else :class:`Forbidden`."""
@@ -110,7 +118,7 @@ def check_source_allowed(source: str, settings: IndexingSettings) -> str:
                 f"{without_credentials(source)} has '.' or '..' path segments",
                 hint="give the repository's URL without '.' or '..' segments",
             )
-        if not any(source.startswith(prefix) for prefix in settings.allowed_url_prefixes if prefix):
+        if not any(_under_prefix(source, prefix) for prefix in settings.allowed_url_prefixes if prefix):
             raise Forbidden(
                 f"{without_credentials(source)} is not under a URL prefix this service may clone",
                 hint="add its prefix to TICKETSMITH_INDEXING__ALLOWED_URL_PREFIXES",

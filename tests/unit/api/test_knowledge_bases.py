@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.app import create_app
 from service.container import Container, build_container, build_worker
+from service.errors import Forbidden
 from service.settings import ApiKeySettings, IndexingSettings, JobsSettings
 from tests.conftest import make_settings
 from tests.knowledge_fakes import FAKE_EMBEDDER_FUSION, CountingEmbedder
@@ -209,3 +210,14 @@ def test_refusals_do_not_echo_clone_url_credentials(client: TestClient) -> None:
     )
     assert answer.status_code == 403
     assert "s3cr3t-token" not in answer.text
+
+
+def test_a_url_prefix_without_a_slash_matches_only_at_a_path_boundary(tmp_path: Path) -> None:
+    from service.api.knowledge_bases import check_source_allowed
+
+    settings = IndexingSettings(allowed_url_prefixes=["https://github.com/acme", "https://git.example.com"])
+    assert check_source_allowed("https://github.com/acme/widget.git", settings) == "https://github.com/acme/widget.git"
+    assert check_source_allowed("https://git.example.com/x/y", settings) == "https://git.example.com/x/y"
+    for source in ["https://github.com/acme-evil/widget.git", "https://git.example.com.evil.io/x/y"]:
+        with pytest.raises(Forbidden):
+            check_source_allowed(source, settings)
