@@ -232,15 +232,22 @@ class JiraActions:
         outcome = await self._run(lambda: self._filer.file(draft))
         return CreateOut(action=outcome.action.value, key=outcome.ticket_key, reason=outcome.reason)
 
+    async def _check_current_project(self, principal: Principal, key: str) -> None:
+        """Refuse a write to an issue outside the caller's projects, by its key and by where it lives now:
+        Jira answers an old key with the issue it was moved to, so the key's prefix alone is not enough."""
+        self._project_of(principal, key)
+        ticket = await self._run(lambda: self._tracker.get(key=key))
+        self._require(principal, ticket.project_key)
+
     async def comment(self, ctx: CallContext, params: KeyParams, body: CommentBody | None) -> CommentOut:
         assert body is not None
-        self._project_of(ctx.principal, params.key)
+        await self._check_current_project(ctx.principal, params.key)
         made = await self._run(lambda: self._tracker.comment(key=params.key, body=body.body))
         return CommentOut(id=made.id, key=params.key.upper())
 
     async def transition(self, ctx: CallContext, params: KeyParams, body: TransitionBody | None) -> IssueOut:
         assert body is not None
-        self._project_of(ctx.principal, params.key)
+        await self._check_current_project(ctx.principal, params.key)
         moved = await self._run(lambda: self._tracker.transition(key=params.key, status=body.status))
         return IssueOut.of(moved)
 
