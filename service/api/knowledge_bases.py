@@ -186,6 +186,7 @@ async def sync(name: str, request: Request, body: SyncBody | None = None) -> JSO
 async def sync_status(name: str, job_id: str, request: Request) -> dict[str, Any]:
     """The state of a sync job and, once it has finished, its summary (or why it failed)."""
     _knowledge(request)
+    check_name(name)
     job = await anyio.to_thread.run_sync(lambda: request.app.state.container.job_queue.get(job_id=job_id))
     if job.kind != KB_SYNC or job.payload.get("name") != name:
         raise NotFound(f"no sync job {job_id!r} for knowledge base {name!r}")
@@ -211,6 +212,7 @@ async def list_knowledge_bases(request: Request) -> dict[str, Any]:
 async def get_knowledge_base(name: str, request: Request) -> dict[str, Any]:
     """One knowledge base's status, commit, files, chunks and dense coverage."""
     knowledge = _knowledge(request)
+    check_name(name)
     status = await anyio.to_thread.run_sync(knowledge.status, name)
     return status_body(status)
 
@@ -289,6 +291,7 @@ async def retrieve(
 ) -> dict[str, Any]:
     """Hybrid retrieval with citations, in our shape or Bedrock's ``Retrieve`` shape."""
     knowledge = _knowledge(request)
+    check_name(name)
     bedrock_request = body.retrieval_query is not None
     if bedrock_request and body.query is not None:
         raise InvalidInput("give either query or retrievalQuery, not both")

@@ -221,3 +221,16 @@ def test_a_url_prefix_without_a_slash_matches_only_at_a_path_boundary(tmp_path: 
     for source in ["https://github.com/acme-evil/widget.git", "https://git.example.com.evil.io/x/y"]:
         with pytest.raises(Forbidden):
             check_source_allowed(source, settings)
+
+
+@pytest.mark.parametrize("name", ["a b", "-rf", "triage\u202e", ".hidden"])
+def test_a_name_the_indexer_would_refuse_is_a_400_on_every_route(client: TestClient, name: str) -> None:
+    answers = [
+        client.get(f"/v1/knowledge-bases/{name}"),
+        client.post(f"/v1/knowledge-bases/{name}/retrieve", json={"query": "x"}),
+        client.get(f"/v1/knowledge-bases/{name}/sync/some-job"),
+    ]
+    for answer in answers:
+        assert answer.status_code == 400, answer.text
+        assert "--name" in answer.json()["error"]["hint"]  # the naming rule, not "index it under this name"
+        assert "index it first" not in answer.text
