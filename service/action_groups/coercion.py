@@ -29,6 +29,8 @@ def _decode(value: Any, declared_type: str | None) -> Any:
     if structured or (declared_type is None and text[:1] in ("[", "{")):
         try:
             return json.loads(text)
+        except RecursionError:  # nested too deeply to be a real value: left as text for validation to refuse
+            return value
         except ValueError:
             if declared_type == "array" or (declared_type is None and text.startswith("[")):
                 inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text

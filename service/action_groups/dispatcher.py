@@ -212,6 +212,9 @@ class ActionDispatcher:
                 hint="send the Bedrock action-group event as a JSON object",
             )
             return error_envelope(echo_of(None), error)
+        except RecursionError:  # the JSON decoder recurses once per nested array or object
+            error = InvalidInput("the request body nests too deeply", hint="send a Bedrock action-group event")
+            return error_envelope(echo_of(None), error)
         return await self.handle_event(raw, trigger=trigger, principal=principal)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
@@ -24,7 +25,7 @@ from service.domain.knowledge import ChunkFilters, ScoredChunk
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.knowledge_base.job import KB_SYNC, sync_payload
 from service.knowledge_base.library import KnowledgeBase, RepositoryStatus, SearchResults
-from service.knowledge_base.sources import check_name, is_url
+from service.knowledge_base.sources import check_name, is_url, without_credentials
 from service.settings import IndexingSettings
 
 SCOPE = "codebase"
@@ -96,17 +97,37 @@ def _knowledge(request: Request) -> KnowledgeBase:
     return knowledge
 
 
+def _under_prefix(url: str, prefix: str) -> bool:
+    """True when ``url`` starts with ``prefix`` at a path boundary: ``https://github.com/acme`` admits
+    ``https://github.com/acme/widget`` but neither ``.../acme-evil/widget`` nor ``https://github.com.evil.io``."""
+    if not url.startswith(prefix):
+        return False
+    return prefix.endswith("/") or len(url) == len(prefix) or url[len(prefix)] == "/"
+
+
 def check_source_allowed(source: str, settings: IndexingSettings) -> str:
     """``source`` when API callers may have it indexed: a URL under an allowed prefix, or a git repository under
     an allowed root (resolved, so ``..`` and symbolic links cannot leave the root). Else :class:`Forbidden`."""
+    if "\0" in source:
+        raise InvalidInput("the source contains a NUL character", hint="give a repository path or clone URL")
     if is_url(source):
-        if not any(source.startswith(prefix) for prefix in settings.allowed_url_prefixes if prefix):
+        # A dot segment (even percent-encoded) would let a URL under an allowed prefix name one outside it.
+        path_part = urlsplit(source).path if "://" in source else source.split(":", 1)[-1]
+        if any(part in (".", "..") for part in unquote(path_part).replace("\\", "/").split("/")):
             raise Forbidden(
-                f"{source} is not under a URL prefix this service may clone",
+                f"{without_credentials(source)} has '.' or '..' path segments",
+                hint="give the repository's URL without '.' or '..' segments",
+            )
+        if not any(_under_prefix(source, prefix) for prefix in settings.allowed_url_prefixes if prefix):
+            raise Forbidden(
+                f"{without_credentials(source)} is not under a URL prefix this service may clone",
                 hint="add its prefix to TICKETSMITH_INDEXING__ALLOWED_URL_PREFIXES",
             )
         return source
-    path = Path(source).expanduser().resolve()
+    try:
+        path = Path(source).expanduser().resolve()
+    except (RuntimeError, OSError, ValueError) as exc:  # ~unknown-user, a loop of symbolic links
+        raise InvalidInput(f"{source} is not a usable path: {exc}", hint="give the path of a git repository") from exc
     if not any(path.is_relative_to(root.expanduser().resolve()) for root in settings.allowed_roots):
         raise Forbidden(
             f"{source} is outside the directories this service may index",
@@ -165,6 +186,7 @@ async def sync(name: str, request: Request, body: SyncBody | None = None) -> JSO
 async def sync_status(name: str, job_id: str, request: Request) -> dict[str, Any]:
     """The state of a sync job and, once it has finished, its summary (or why it failed)."""
     _knowledge(request)
+    check_name(name)
     job = await anyio.to_thread.run_sync(lambda: request.app.state.container.job_queue.get(job_id=job_id))
     if job.kind != KB_SYNC or job.payload.get("name") != name:
         raise NotFound(f"no sync job {job_id!r} for knowledge base {name!r}")
@@ -190,6 +212,7 @@ async def list_knowledge_bases(request: Request) -> dict[str, Any]:
 async def get_knowledge_base(name: str, request: Request) -> dict[str, Any]:
     """One knowledge base's status, commit, files, chunks and dense coverage."""
     knowledge = _knowledge(request)
+    check_name(name)
     status = await anyio.to_thread.run_sync(knowledge.status, name)
     return status_body(status)
 
@@ -268,6 +291,7 @@ async def retrieve(
 ) -> dict[str, Any]:
     """Hybrid retrieval with citations, in our shape or Bedrock's ``Retrieve`` shape."""
     knowledge = _knowledge(request)
+    check_name(name)
     bedrock_request = body.retrieval_query is not None
     if bedrock_request and body.query is not None:
         raise InvalidInput("give either query or retrievalQuery, not both")

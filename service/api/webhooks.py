@@ -34,7 +34,8 @@ def signature_matches(raw_body: bytes, header: str | None, secret: str) -> bool:
 
 
 def _actor(payload: dict[str, Any]) -> str | None:
-    for holder in (payload.get("user"), (payload.get("comment") or {}).get("author")):
+    comment = payload.get("comment")
+    for holder in (payload.get("user"), comment.get("author") if isinstance(comment, dict) else None):
         if isinstance(holder, dict) and isinstance(holder.get("accountId"), str):
             return str(holder["accountId"])
     return None
@@ -58,6 +59,8 @@ async def receive_jira_webhook(request: Request) -> Response:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return _error(InvalidInput("the webhook body is not JSON"))
+    except RecursionError:  # the JSON decoder recurses once per nested array or object
+        return _error(InvalidInput("the webhook body nests too deeply"))
     if not isinstance(payload, dict):
         return _error(InvalidInput("the webhook body is not a JSON object"))
     actor = _actor(payload)

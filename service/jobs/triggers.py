@@ -46,15 +46,31 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    """A delivery's list, or [] for anything else: a malformed body plans nothing instead of failing the job."""
+    return value if isinstance(value, list) else []
+
+
 def _text(body: Any) -> str:
-    """A comment body as text: wiki strings as they are, ADF documents by their text nodes."""
+    """A comment body as text: wiki strings as they are, ADF documents by their text nodes (read without
+    recursion, so however deeply a delivery nests its nodes the job does not fail)."""
     if isinstance(body, str):
         return body
-    if isinstance(body, dict):
-        own = body.get("text") if isinstance(body.get("text"), str) else ""
-        inner = "".join(_text(child) for child in body.get("content") or [] if isinstance(child, dict))
-        return f"{own}{inner}" + ("\n" if body.get("type") == "paragraph" else "")
-    return ""
+    parts: list[str] = []
+    pending: list[Any] = [body]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, str):  # a paragraph's closing newline, queued behind its children
+            parts.append(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        text = node.get("text")
+        parts.append(text if isinstance(text, str) else "")
+        if node.get("type") == "paragraph":
+            pending.append("\n")
+        pending.extend(reversed([child for child in _list(node.get("content")) if isinstance(child, dict)]))
+    return "".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +94,9 @@ class WebhookEvent:
         if not isinstance(project, str) and key and "-" in key:
             project = key.rsplit("-", 1)[0]
         issue_type = _dict(fields.get("issuetype")).get("name")
-        labels = frozenset(x for x in fields.get("labels") or [] if isinstance(x, str))
+        labels = frozenset(x for x in _list(fields.get("labels")) if isinstance(x, str))
         added: frozenset[str] | None = None
-        for item in _dict(body.get("changelog")).get("items") or []:
+        for item in _list(_dict(body.get("changelog")).get("items")):
             item = _dict(item)
             if str(item.get("field", "")).lower() == "labels":
                 before = set(str(item.get("fromString") or "").split())

@@ -130,6 +130,11 @@ class Navigator:
                 for line in chunk.text.splitlines()
             ]
         total = len(lines)
+        if start_line > max(total, 1):
+            raise InvalidInput(
+                f"{clean} has {total} lines; startLine {start_line} is past its end",
+                hint=f"read from a startLine between 1 and {max(total, 1)}",
+            )
         last = min(end_line or total, total, start_line + MAX_READ_LINES - 1)
         text = "\n".join(lines[start_line - 1 : last])
         truncated = last < min(end_line or total, total)

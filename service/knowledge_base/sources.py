@@ -261,9 +261,8 @@ def _clone_or_fetch(url: str, destination: Path) -> None:
         destination.parent.mkdir(parents=True, exist_ok=True)
         git.Repo.clone_from(url, destination, bare=True, env=NO_PROMPT).close()
     except GitCommandError as exc:
-        message = (exc.stderr or str(exc)).strip().splitlines()
         raise UpstreamFailed(
-            f"could not clone or fetch {without_credentials(url)}: {message[-1] if message else 'git failed'}",
+            f"could not clone or fetch {without_credentials(url)}: {git_failure_reason(exc.stderr or str(exc))}",
             hint="check the URL and that this machine can reach it with git (credentials, network, proxy)",
         ) from exc
 
@@ -310,3 +309,20 @@ def resolve_source(source: str, *, ref: str | None, name: str | None, data_dir: 
         return ResolvedSource(
             name=repo_name, source=shown, git_dir=reader.git_dir, ref=ref, commit=commit, cloned=cloned
         )
+
+
+def git_failure_reason(stderr: str) -> str:
+    """The line of git's error output that says what went wrong.
+
+    GitPython wraps stderr as ``stderr: '...'``, so its last line is often just the closing quote: prefer git's own
+    ``fatal:`` (or ``error:``) line, else the last line with words in it.
+    """
+    text = stderr.strip()
+    if text.startswith("stderr:"):
+        text = text[len("stderr:") :].strip().strip("'")
+    lines = [line.strip() for line in text.splitlines() if line.strip().strip("'")]
+    for prefix in ("fatal:", "error:"):
+        for line in lines:
+            if line.startswith(prefix):
+                return line
+    return lines[-1] if lines else "git failed"

@@ -15,7 +15,12 @@ from service.errors import InvalidInput
 from service.knowledge_base.library import MODES, KnowledgeBase, RepositoryStatus
 from service.knowledge_base.navigation import Navigator
 
-NAME_FIELD = Field(min_length=1, max_length=100, description="Name of the indexed repository (see listRepositories).")
+NAME_FIELD = Field(
+    min_length=1,
+    max_length=100,
+    pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    description="Name of the indexed repository (see listRepositories).",
+)
 
 
 class RepositoryOut(BaseModel):

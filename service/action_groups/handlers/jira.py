@@ -30,7 +30,8 @@ _PROJECT_KEY = r"^[A-Z][A-Z0-9_]{0,31}$"
 
 def split_jql(jql: str) -> tuple[str, str]:
     """(condition, ``ORDER BY ...`` or ''), found outside quotes. Raises InvalidInput for unbalanced
-    parentheses or quotes, which could otherwise close the project confinement early."""
+    parentheses or quotes, or a backslash outside quotes, which could otherwise close the project confinement
+    early."""
     depth, quote, at = 0, "", 0
     order_at = -1
     while at < len(jql):
@@ -42,6 +43,12 @@ def split_jql(jql: str) -> tuple[str, str]:
                 quote = ""
         elif char in "\"'":
             quote = char
+        elif char == "\\":
+            # Jira's grammar lets an unquoted string escape a quote (``a\"b``): counted as a quote here, it would
+            # hide a ``)`` that closes the confinement, so backslashes are taken only inside quotes.
+            raise InvalidInput(
+                "the JQL has a backslash outside quotes", hint='put the value in quotes, e.g. summary ~ "a\\\\b"'
+            )
         elif char == "(":
             depth += 1
         elif char == ")":
@@ -225,15 +232,22 @@ class JiraActions:
         outcome = await self._run(lambda: self._filer.file(draft))
         return CreateOut(action=outcome.action.value, key=outcome.ticket_key, reason=outcome.reason)
 
+    async def _check_current_project(self, principal: Principal, key: str) -> None:
+        """Refuse a write to an issue outside the caller's projects, by its key and by where it lives now:
+        Jira answers an old key with the issue it was moved to, so the key's prefix alone is not enough."""
+        self._project_of(principal, key)
+        ticket = await self._run(lambda: self._tracker.get(key=key))
+        self._require(principal, ticket.project_key)
+
     async def comment(self, ctx: CallContext, params: KeyParams, body: CommentBody | None) -> CommentOut:
         assert body is not None
-        self._project_of(ctx.principal, params.key)
+        await self._check_current_project(ctx.principal, params.key)
         made = await self._run(lambda: self._tracker.comment(key=params.key, body=body.body))
         return CommentOut(id=made.id, key=params.key.upper())
 
     async def transition(self, ctx: CallContext, params: KeyParams, body: TransitionBody | None) -> IssueOut:
         assert body is not None
-        self._project_of(ctx.principal, params.key)
+        await self._check_current_project(ctx.principal, params.key)
         moved = await self._run(lambda: self._tracker.transition(key=params.key, status=body.status))
         return IssueOut.of(moved)
 

@@ -19,6 +19,7 @@ from service.domain.tickets import StatusCategory, Ticket
 from service.errors import InvalidInput
 
 Predicate = Callable[[Ticket], bool]
+MAX_NESTING = 50
 
 _TOKEN = re.compile(
     r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<op>!=|!~|=|~|\(|\)|,)|(?P<word>[^\s=!~(),"']+))"""
@@ -107,6 +108,7 @@ class _Parser:
     def __init__(self, jql: str) -> None:
         self._tokens = _tokens(jql)
         self._at = 0
+        self._depth = 0
 
     def _peek(self) -> _Tok | None:
         return self._tokens[self._at] if self._at < len(self._tokens) else None
@@ -169,6 +171,18 @@ class _Parser:
         return parts[0] if len(parts) == 1 else lambda t: all(p(t) for p in parts)
 
     def _not(self) -> Predicate:
+        # Each nested ( or not recurses; deep nesting is refused before Python's recursion limit is reached.
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise InvalidInput(
+                    f"the JQL nests parentheses or 'not' more than {MAX_NESTING} deep", hint="simplify the query"
+                )
+            return self._not_inner()
+        finally:
+            self._depth -= 1
+
+    def _not_inner(self) -> Predicate:
         token = self._peek()
         if token is not None and token.is_word("not"):
             self._at += 1

@@ -39,7 +39,8 @@ STATUSES: dict[str, tuple[str, StatusCategory]] = {
 }
 ISSUE_TYPES = ("Task", "Bug", "Story", "Epic")
 LINK_TYPES = ("Relates", "Blocks", "Duplicate", "Cloners")
-_KEY = re.compile(r"^([A-Z][A-Z0-9_]*)-([1-9][0-9]*)$")
+# At most 18 digits: a longer number cannot be a row id (SQLite integers are 64-bit), so it is simply not found.
+_KEY = re.compile(r"^([A-Z][A-Z0-9_]*)-([1-9][0-9]{0,17})$")
 _PROJECT = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 
 

@@ -149,3 +149,18 @@ def test_through_a_bedrock_event(client: TestClient) -> None:
         json=_event(path, [{"name": "repo", "value": "triage"}, {"name": "path", "value": "../../etc/passwd"}]),
     ).json()["response"]
     assert refused["httpStatusCode"] == 400
+
+
+def test_reading_past_the_end_of_a_file_is_a_clear_400(client: TestClient) -> None:
+    past = client.get(f"{BASE}/triage/file", params={"path": "README.md", "startLine": 10**12})
+    assert past.status_code == 400, past.text
+    assert "past its end" in past.json()["error"]["message"]
+    last = client.get(f"{BASE}/triage/file", params={"path": "README.md", "startLine": 7}).json()
+    assert (last["startLine"], last["endLine"], last["totalLines"]) == (7, 7, 7)
+
+
+@pytest.mark.parametrize("name", ["triage\u202e", "-rf", "a b", "x" * 101])
+def test_a_repository_name_that_cannot_exist_is_refused_before_the_lookup(client: TestClient, name: str) -> None:
+    answer = client.get(f"{BASE}/{name}/search", params={"query": "x"})
+    assert answer.status_code == 422, answer.text
+    assert "--name" not in answer.text  # no hint to index under a name the indexer would refuse

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from service.action_groups.handlers.jira import confined_jql, split_jql
 from service.app import create_app
 from service.container import build_container
+from service.domain.tickets import Comment, StatusCategory, Ticket
 from service.errors import InvalidInput
 from service.settings import ApiKeySettings
 from tests.conftest import make_settings
@@ -123,8 +124,81 @@ def test_confined_jql(jql: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "jql", ["a = 1) OR (b = 2", "(a = 1", 'summary ~ "open', "a = 1) OR project = X ORDER BY key ("]
+    "jql",
+    [
+        "a = 1) OR (b = 2",
+        "(a = 1",
+        'summary ~ "open',
+        "a = 1) OR project = X ORDER BY key (",
+        # Jira reads x\" as an unquoted x": the ) after it would close the confinement and OR in project X.
+        'summary ~ x\\" ) OR (project = X OR summary ~ "abc\\""',
+    ],
 )
 def test_unbalanced_jql_is_refused(jql: str) -> None:
     with pytest.raises(InvalidInput):
         split_jql(jql)
+
+
+@pytest.mark.parametrize("jql", ["(" * 900 + "key = OPS-1" + ")" * 900, "not " * 490 + "key = OPS-1"])
+def test_deeply_nested_jql_gets_a_400_not_an_internal_error(client: TestClient, jql: str) -> None:
+    status, body = call(client, "GET", "/issues", params={"jql": jql})
+    assert status == 400, body
+    assert "nests" in body["error"]["message"]
+
+
+def test_an_issue_number_too_large_for_any_store_is_not_found(client: TestClient) -> None:
+    create(client)
+    status, body = call(client, "GET", "/issues/OPS-" + "9" * 30)
+    assert status == 404, body
+    assert call(client, "GET", "/issues/OPS-1")[0] == 200
+
+
+def test_a_backslash_quote_cannot_close_the_confinement_over_rest(client: TestClient) -> None:
+    status, body = call(client, "GET", "/issues", params={"jql": 'summary ~ x\\" ) OR (project = X OR key = "a\\""'})
+    assert status == 400, body
+    assert "backslash" in body["error"]["message"]
+
+
+class MovedIssues:
+    """A tracker whose every issue has moved to project SECRET (Jira answers the old key with the moved issue);
+    it records the writes it is asked for."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def get(self, *, key: str) -> Ticket:
+        return Ticket(
+            key="SECRET-5",
+            id="10005",
+            url="https://jira.example.com/browse/SECRET-5",
+            project_key="SECRET",
+            summary="moved",
+            description="",
+            issue_type="Task",
+            status="To Do",
+            status_category=StatusCategory.NEW,
+            labels=(),
+        )
+
+    def comment(self, *, key: str, body: str) -> Comment:
+        self.writes.append(f"comment {key}")
+        return Comment(id="1", body=body, author="bot")
+
+    def transition(self, *, key: str, status: str) -> Ticket:
+        self.writes.append(f"transition {key}")
+        return self.get(key=key)
+
+
+def test_writes_to_an_issue_moved_out_of_the_allowed_projects_are_refused(tmp_path: Path) -> None:
+    tracker = MovedIssues()
+    settings = make_settings(
+        tmp_path, api_keys=[ApiKeySettings(name="ops-bot", key=SecretStr(OPS_KEY), jira_projects=["OPS"])]
+    )
+    container = build_container(settings, in_memory=True, issue_tracker=tracker)  # type: ignore[arg-type]
+    with TestClient(create_app(container=container), raise_server_exceptions=False) as moved_client:
+        assert call(moved_client, "GET", "/issues/OPS-1")[0] == 403
+        status, body = call(moved_client, "POST", "/issues/OPS-1/comments", json={"body": "hello"})
+        assert status == 403, body
+        status, body = call(moved_client, "POST", "/issues/OPS-1/transitions", json={"status": "Done"})
+        assert status == 403, body
+    assert tracker.writes == []

@@ -75,6 +75,18 @@ OPENAPI_CASES: list[tuple[str, bytes, int, str]] = [
     ),
     ("no body at all", json.dumps(_without(POST, "requestBody")).encode(), 422, "validation_failed"),
     ("sessionAttributes not strings", json.dumps(GET | {"sessionAttributes": {"n": 1}}).encode(), 400, "invalid_input"),
+    ("nested too deeply to decode", b"[" * 30_000 + b"]" * 30_000, 400, "invalid_input"),
+    (
+        "a parameter value nested too deeply to decode",
+        json.dumps(
+            _post_props(
+                {"name": "claimId", "type": "array", "value": "[" * 30_000 + "]" * 30_000},
+                {"name": "pendingDocuments", "type": "string", "value": "vat"},
+            )
+        ).encode(),
+        422,
+        "validation_failed",
+    ),
 ]
 
 

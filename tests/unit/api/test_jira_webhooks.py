@@ -108,3 +108,18 @@ def test_without_a_secret_the_endpoint_is_off(tmp_path: Path) -> None:
         status, answer = _post(client, b"{}", **{"X-Hub-Signature": sign(b"{}")})
     assert status == 403
     assert "TICKETSMITH_WEBHOOK__SECRET" in str(answer)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"webhookEvent": "comment_created", "comment": "not an object"}',
+        b'{"webhookEvent": "comment_created", "comment": [1, 2]}',
+        b'{"webhookEvent": "comment_created", "user": "someone", "comment": 5}',
+        b"[" * 30_000 + b"]" * 30_000,
+    ],
+)
+def test_odd_but_signed_bodies_get_an_answer_not_a_server_error(client: TestClient, body: bytes) -> None:
+    status, answer = _post(client, body, **{"X-Hub-Signature": sign(body)})
+    assert status in (202, 400), answer
+    assert "error" not in answer or answer["error"]["code"] == "invalid_input"

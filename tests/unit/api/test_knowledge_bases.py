@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.app import create_app
 from service.container import Container, build_container, build_worker
+from service.errors import Forbidden
 from service.settings import ApiKeySettings, IndexingSettings, JobsSettings
 from tests.conftest import make_settings
 from tests.knowledge_fakes import FAKE_EMBEDDER_FUSION, CountingEmbedder
@@ -181,3 +182,55 @@ def test_url_source_under_an_allowed_prefix(client: TestClient, container: Conta
     result = _synced(client, container, "cloned", {"source": f"file://{repo}"})
     assert result["files"] == len(INDEXED)
     assert client.get("/v1/knowledge-bases/cloned").json()["source"] == f"file://{repo}"
+
+
+@pytest.mark.parametrize(
+    "suffix", ["../elsewhere", "triage/../../elsewhere", "%2e%2e/elsewhere", "%2E%2e/elsewhere", "./../elsewhere"]
+)
+def test_a_url_under_an_allowed_prefix_cannot_climb_out(
+    client: TestClient, container: Container, tmp_path: Path, suffix: str
+) -> None:
+    make_knowledge_repo(tmp_path / "elsewhere")
+    answer = client.post("/v1/knowledge-bases/x/sync", json={"source": f"file://{tmp_path}/allowed/{suffix}"})
+    assert answer.status_code == 403, answer.text
+    assert "'..'" in answer.json()["error"]["message"]
+    assert container.job_queue.list() == []  # nothing was queued
+
+
+def test_unusable_source_paths_get_a_clear_400(client: TestClient, container: Container) -> None:
+    for source in ["/tmp/a\x00b", "~no-such-user-here/x"]:
+        answer = client.post("/v1/knowledge-bases/x/sync", json={"source": source})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["code"] == "invalid_input"
+
+
+def test_refusals_do_not_echo_clone_url_credentials(client: TestClient) -> None:
+    answer = client.post(
+        "/v1/knowledge-bases/x/sync", json={"source": "https://bot:s3cr3t-token@example.com/acme/widget.git"}
+    )
+    assert answer.status_code == 403
+    assert "s3cr3t-token" not in answer.text
+
+
+def test_a_url_prefix_without_a_slash_matches_only_at_a_path_boundary(tmp_path: Path) -> None:
+    from service.api.knowledge_bases import check_source_allowed
+
+    settings = IndexingSettings(allowed_url_prefixes=["https://github.com/acme", "https://git.example.com"])
+    assert check_source_allowed("https://github.com/acme/widget.git", settings) == "https://github.com/acme/widget.git"
+    assert check_source_allowed("https://git.example.com/x/y", settings) == "https://git.example.com/x/y"
+    for source in ["https://github.com/acme-evil/widget.git", "https://git.example.com.evil.io/x/y"]:
+        with pytest.raises(Forbidden):
+            check_source_allowed(source, settings)
+
+
+@pytest.mark.parametrize("name", ["a b", "-rf", "triage\u202e", ".hidden"])
+def test_a_name_the_indexer_would_refuse_is_a_400_on_every_route(client: TestClient, name: str) -> None:
+    answers = [
+        client.get(f"/v1/knowledge-bases/{name}"),
+        client.post(f"/v1/knowledge-bases/{name}/retrieve", json={"query": "x"}),
+        client.get(f"/v1/knowledge-bases/{name}/sync/some-job"),
+    ]
+    for answer in answers:
+        assert answer.status_code == 400, answer.text
+        assert "--name" in answer.json()["error"]["hint"]  # the naming rule, not "index it under this name"
+        assert "index it first" not in answer.text

@@ -214,3 +214,26 @@ def test_signed_deliveries_through_the_endpoint_record_their_runs(tmp_path: Path
         assert [(j.kind, j.state) for j in pending] == [(f"workflow.{workflows[0]}", JobState.QUEUED)]
     finally:
         container.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"webhookEvent": "jira:issue_created", "issue": {"key": "OPS-1", "fields": {"labels": 5}}},
+        {"webhookEvent": "jira:issue_updated", "issue": {"key": "OPS-1"}, "changelog": {"items": 7}},
+        {"webhookEvent": "jira:issue_updated", "issue": {"key": "OPS-1"}, "changelog": {"items": [3, None]}},
+        {"webhookEvent": "comment_created", "comment": {"body": {"type": "doc", "content": 9}}},
+        {"webhookEvent": "comment_created", "comment": {"body": {"type": "doc", "content": [{"text": 1}]}}},
+        {"webhookEvent": 12, "issue": "OPS-1", "comment": "x"},
+    ],
+)
+def test_malformed_delivery_bodies_plan_nothing_instead_of_failing(body: dict[str, Any]) -> None:
+    assert plan_runs(DEFAULT_RULES, body) == []
+
+
+def test_a_deeply_nested_comment_body_is_read_without_a_recursion_error() -> None:
+    node: dict[str, Any] = {"type": "text", "text": "/ts rescan"}
+    for _ in range(5000):
+        node = {"type": "paragraph", "content": [node]}
+    body = {"webhookEvent": "comment_created", "issue": {"key": "OPS-1"}, "comment": {"body": node}}
+    plan_runs(DEFAULT_RULES, body)  # must not raise

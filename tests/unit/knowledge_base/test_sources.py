@@ -131,6 +131,9 @@ def test_clone_failure_has_a_hint(tmp_path: Path) -> None:
         resolve_source(f"file://{tmp_path}/missing.git", ref=None, name="m", data_dir=tmp_path / "data")
     assert caught.value.hint
     assert "URL" in caught.value.hint
+    # git's own reason, not the closing quote of GitPython's "stderr: '...'" wrapper
+    reason = caught.value.message.split(": ", 1)[1]
+    assert reason.startswith("fatal:"), caught.value.message
 
 
 def test_credentials_never_reach_the_record(tmp_path: Path) -> None:
