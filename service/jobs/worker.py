@@ -19,12 +19,15 @@ from typing import Any
 import anyio.to_thread
 
 from service.domain.jobs import Job, JobState
-from service.errors import TicketsmithError
+from service.errors import ConfigurationError, Forbidden, InvalidInput, NotFound, TicketsmithError, Unauthorized
 from service.ports.job_queue import JobQueue
 
 logger = logging.getLogger(__name__)
 
 JobHandler = Callable[[Job], Awaitable[dict[str, Any]]]
+# Errors that trying again cannot cure (a bad payload, an unknown ref or repository, missing rights or settings):
+# the job fails at once with the reason instead of sitting queued through its retries.
+PERMANENT_ERRORS = (InvalidInput, NotFound, Forbidden, Unauthorized, ConfigurationError)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class Worker:
             return await self._failed(job, f"did not finish within {self._lease * 0.9:g} s (90% of its lease)")
         except Exception as exc:
             error = exc.message if isinstance(exc, TicketsmithError) else f"{type(exc).__name__}: {exc}"
-            return await self._failed(job, error)
+            return await self._failed(job, error, retry=not isinstance(exc, PERMANENT_ERRORS))
         finished = self._clock()
         done = await anyio.to_thread.run_sync(
             lambda: self._queue.complete(job_id=job.id, worker_id=self.worker_id, result=result, now=finished)
@@ -109,7 +112,7 @@ class Worker:
         logger.info("job succeeded id=%s kind=%s", job.id, job.kind)
         return done
 
-    async def _failed(self, job: Job, error: str) -> Job:
+    async def _failed(self, job: Job, error: str, *, retry: bool = True) -> Job:
         logger.warning("job failed id=%s kind=%s attempt=%d error=%s", job.id, job.kind, job.attempts, error)
         finished = self._clock()
         return await anyio.to_thread.run_sync(
@@ -119,6 +122,7 @@ class Worker:
                 error=error,
                 retry_at=self._retry_at(job, finished),
                 now=finished,
+                retry=retry,
             )
         )
 

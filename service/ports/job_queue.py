@@ -40,8 +40,11 @@ class JobQueue(Protocol):
         """Mark the job SUCCEEDED. Raises :class:`service.errors.Conflict` if ``worker_id`` lost the lease."""
         ...
 
-    def fail(self, *, job_id: str, worker_id: str, error: str, retry_at: datetime, now: datetime) -> Job:
-        """Record a failed attempt: QUEUED again at ``retry_at``, or FAILED when attempts are used up.
+    def fail(
+        self, *, job_id: str, worker_id: str, error: str, retry_at: datetime, now: datetime, retry: bool = True
+    ) -> Job:
+        """Record a failed attempt: QUEUED again at ``retry_at``, or FAILED when attempts are used up or when
+        ``retry`` is False (the error will not go away by trying again, e.g. an unknown git ref).
 
         Raises :class:`service.errors.Conflict` if ``worker_id`` lost the lease.
         """

@@ -91,6 +91,16 @@ def test_failures_retry_until_attempts_are_used_up(queue: JobQueue) -> None:
     assert queue.claim(worker_id="w", kinds=KINDS, now=retry_at + timedelta(days=1), lease_seconds=10) is None
 
 
+def test_a_failure_that_retrying_cannot_cure_fails_at_once(queue: JobQueue) -> None:
+    job = queue.enqueue(kind="sync", payload={}, now=T0, max_attempts=5)
+    queue.claim(worker_id="w", kinds=KINDS, now=T0, lease_seconds=10)
+    dead = queue.fail(
+        job_id=job.id, worker_id="w", error="unknown ref", retry_at=T0 + timedelta(seconds=30), now=T0, retry=False
+    )
+    assert (dead.state, dead.attempts, dead.last_error) == (JobState.FAILED, 1, "unknown ref")
+    assert queue.claim(worker_id="w", kinds=KINDS, now=T0 + timedelta(days=1), lease_seconds=10) is None
+
+
 def test_finishing_a_job_that_is_not_held_is_a_conflict(queue: JobQueue) -> None:
     job = queue.enqueue(kind="sync", payload={}, now=T0)
     with pytest.raises(Conflict):

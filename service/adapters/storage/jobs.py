@@ -205,9 +205,11 @@ class SqlJobQueue:
             },
         )
 
-    def fail(self, *, job_id: str, worker_id: str, error: str, retry_at: datetime, now: datetime) -> Job:
+    def fail(
+        self, *, job_id: str, worker_id: str, error: str, retry_at: datetime, now: datetime, retry: bool = True
+    ) -> Job:
         current = self.get(job_id=job_id)
-        final = current.attempts >= current.max_attempts
+        final = not retry or current.attempts >= current.max_attempts
         return self._finish(
             job_id,
             worker_id,

@@ -147,10 +147,12 @@ class InMemoryJobQueue:
             self._jobs[job_id] = job
             return job
 
-    def fail(self, *, job_id: str, worker_id: str, error: str, retry_at: datetime, now: datetime) -> Job:
+    def fail(
+        self, *, job_id: str, worker_id: str, error: str, retry_at: datetime, now: datetime, retry: bool = True
+    ) -> Job:
         with self._lock:
             held = self._held(job_id, worker_id)
-            final = held.attempts >= held.max_attempts
+            final = not retry or held.attempts >= held.max_attempts
             job = replace(
                 held,
                 state=JobState.FAILED if final else JobState.QUEUED,

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from service.adapters.storage.memory import InMemoryActionCallLog, InMemoryJobQueue
 from service.container import Container
 from service.domain.jobs import Job, JobState
-from service.errors import InvalidInput
+from service.errors import InvalidInput, NotFound
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
 from tests.contract.test_action_call_log import make_call
@@ -36,13 +36,17 @@ async def _boom(job: Job) -> dict[str, Any]:
     raise RuntimeError("disk full")
 
 
+async def _bad_ref(job: Job) -> dict[str, Any]:
+    raise NotFound("no ref 'v9' in the repository", hint="give a branch, tag or commit that exists")
+
+
 async def _slow(job: Job) -> dict[str, Any]:
     await asyncio.sleep(60)
     return {}
 
 
 def _worker(queue: InMemoryJobQueue, clock: Clock, **options: Any) -> Worker:
-    handlers = {"echo": _echo, "boom": _boom, "slow": _slow}
+    handlers = {"echo": _echo, "boom": _boom, "slow": _slow, "bad-ref": _bad_ref}
     return Worker(queue=queue, handlers=handlers, worker_id="w1", clock=clock, backoff_base_seconds=10, **options)
 
 
@@ -68,6 +72,15 @@ def test_failures_back_off_then_fail_for_good() -> None:
     second = asyncio.run(worker.run_once())
     assert second is not None
     assert (second.id, second.state, second.attempts) == (job.id, JobState.FAILED, 2)
+
+
+def test_an_error_retrying_cannot_cure_fails_the_job_at_once() -> None:
+    queue, clock = InMemoryJobQueue(), Clock()
+    job = queue.enqueue(kind="bad-ref", payload={}, now=NOW, max_attempts=5)
+    failed = asyncio.run(_worker(queue, clock).run_once())
+    assert failed is not None
+    assert (failed.id, failed.state, failed.attempts) == (job.id, JobState.FAILED, 1)
+    assert failed.last_error == "no ref 'v9' in the repository"
 
 
 def test_unknown_kinds_are_left_for_other_workers() -> None:
