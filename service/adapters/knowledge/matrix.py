@@ -33,20 +33,31 @@ _MAX_GLOB_MASKS = 32
 _T = TypeVar("_T", bound=np.generic)
 # Below this many rows a float32 scan is already fast; the int8 pre-scan pays off above it.
 QUANTISED_MIN_ROWS = 8192
+_QUANTISE_ROWS = 4096
 _CODE_OFFSET = 128  # codes are int8 values stored as uint8 + 128 (onnxruntime's fast kernel is u8 x s8)
 # Slack added to every error bound: covers float32 rounding in the final scores (<= 384 * 2**-24 for unit vectors).
 _BOUND_SLACK = 1e-4
 
 
-def quantise(block: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
-    """Each row as int8 codes (``round(v / scale)`` with ``scale = max|v| / 127``, stored + 128) and its scale.
+def quantise(
+    block: npt.NDArray[np.float32],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Each row as int8 codes (``round(v / scale)`` with ``scale = max|v| / 127``, stored + 128), its scale and L1 norm.
 
     ``|v - scale * code| <= scale / 2`` per component; an all-zero row gets scale 0 and codes of zero.
     """
-    scales = (np.abs(block).max(axis=1) / 127).astype(np.float32) if block.size else np.zeros(len(block), np.float32)
-    safe = np.where(scales > 0, scales, np.float32(1))
-    codes = np.clip(np.rint(block / safe[:, None]), -127, 127) + _CODE_OFFSET
-    return codes.astype(np.uint8), scales
+    scales = np.zeros(len(block), dtype=np.float32)
+    l1 = np.zeros(len(block), dtype=np.float32)
+    codes = np.empty(block.shape, dtype=np.uint8)
+    for start in range(0, len(block), _QUANTISE_ROWS):  # in slices: float temporaries of a whole model are large
+        part = block[start : start + _QUANTISE_ROWS]
+        magnitudes = np.abs(part)
+        part_scales = (magnitudes.max(axis=1) / 127).astype(np.float32)
+        l1[start : start + len(part)] = magnitudes.sum(axis=1)
+        safe = np.where(part_scales > 0, part_scales, np.float32(1))
+        codes[start : start + len(part)] = np.clip(np.rint(part / safe[:, None]), -127, 127) + _CODE_OFFSET
+        scales[start : start + len(part)] = part_scales
+    return codes, scales, l1
 
 
 class _IntegerScan:
@@ -72,9 +83,9 @@ class _IntegerScan:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
-    def run(self, codes: npt.NDArray[np.uint8], query: npt.NDArray[np.int8]) -> npt.NDArray[np.int64]:
+    def run(self, codes: npt.NDArray[np.uint8], query: npt.NDArray[np.int8]) -> npt.NDArray[np.int32]:
         (dots,) = self._session.run(["dots"], {"codes": codes, "query": query.reshape(-1, 1)})
-        return np.asarray(dots, dtype=np.int64).reshape(-1)
+        return np.asarray(dots, dtype=np.int32).reshape(-1)
 
 
 @dataclass(frozen=True)
@@ -120,10 +131,10 @@ class ModelVectors:
             block = np.frombuffer(b"".join(blob for _, _, blob in fresh), dtype=np.float32)
             block = block.reshape(len(fresh), self.dimensions)
             self._rows[self._count : needed] = block
-            codes, scales = quantise(block)
+            codes, scales, l1 = quantise(block)
             self._codes[self._count : needed] = codes
             self._scales[self._count : needed] = scales
-            self._l1[self._count : needed] = np.abs(block).sum(axis=1)
+            self._l1[self._count : needed] = l1
             for offset, (_, content_hash, _) in enumerate(fresh):
                 self._index[content_hash] = self._count + offset
             self._count = needed
@@ -255,15 +266,20 @@ def _shortlist(
     ``q.m - a b (p.r) = b p.e + d.m``, so ``|error| <= a/2 * b * |p|_1 + b/2 * |m|_1``. A row is kept when its
     upper bound reaches the k-th largest lower bound.
     """
-    b = float(np.abs(query).max()) / 127
+    b = np.float32(np.abs(query).max() / 127)
     codes = np.clip(np.rint(query / b), -127, 127).astype(np.int8)
-    if 2 * len(rows) >= vectors.codes.shape[0]:
-        dots = scan.run(vectors.codes, codes)[rows]
+    # float32 is enough here: its rounding (~1e-7 on scores of at most 1) is far inside _BOUND_SLACK.
+    per_scale = np.float32(b * np.abs(codes.astype(np.int32)).sum() / 2)
+    if 2 * len(rows) >= vectors.codes.shape[0]:  # score every row, then take ours
+        dots = scan.run(vectors.codes, codes)
+        scales, l1 = vectors.scales, vectors.l1
     else:
         dots = scan.run(vectors.codes[rows], codes)
-    scales = vectors.scales[rows].astype(np.float64)
-    estimate = scales * b * dots
-    error = scales * (b * float(np.abs(codes.astype(np.int64)).sum()) / 2) + (b / 2) * vectors.l1[rows] + _BOUND_SLACK
+        scales, l1 = vectors.scales[rows], vectors.l1[rows]
+    estimate = dots * (scales * b)
+    error = scales * per_scale + l1 * (b / 2) + np.float32(_BOUND_SLACK)
+    if len(estimate) != len(rows):
+        estimate, error = estimate[rows], error[rows]
     lower = estimate - error
     threshold = np.partition(lower, len(lower) - k)[len(lower) - k]
     return np.flatnonzero(estimate + error >= threshold)

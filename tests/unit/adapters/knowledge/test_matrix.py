@@ -44,11 +44,12 @@ def assert_same(got: list[tuple[int, float]], want: list[tuple[int, float]]) -> 
 def test_quantise_error_is_within_half_a_scale_step() -> None:
     rows = unit_rows(np.random.default_rng(0), 200)
     rows[3] = 0
-    codes, scales = quantise(rows)
+    codes, scales, l1 = quantise(rows)
     decoded = scales[:, None] * (codes.astype(np.float32) - 128)
     assert np.all(np.abs(rows - decoded) <= scales[:, None] / 2 + 1e-7)
     assert scales[3] == 0
     assert np.all(codes[3] == 128)
+    assert np.allclose(l1, np.abs(rows).sum(axis=1))
 
 
 def test_small_models_scan_in_float32_only() -> None:
