@@ -14,9 +14,12 @@ float32 scan; only the bytes read differ.
 from __future__ import annotations
 
 import fnmatch
+import itertools
+import os
 import re
 import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -34,6 +37,8 @@ _T = TypeVar("_T", bound=np.generic)
 # Below this many rows a float32 scan is already fast; the int8 pre-scan pays off above it.
 QUANTISED_MIN_ROWS = 8192
 _QUANTISE_ROWS = 4096
+_MAX_SCAN_PARTS = 2
+_MIN_PART_ROWS = 16384  # smaller blocks are not worth a thread hand-off
 _CODE_OFFSET = 128  # codes are int8 values stored as uint8 + 128 (onnxruntime's fast kernel is u8 x s8)
 # Slack added to every error bound: covers float32 rounding in the final scores (<= 384 * 2**-24 for unit vectors).
 _BOUND_SLACK = 1e-4
@@ -60,10 +65,16 @@ def quantise(
     return codes, scales, l1
 
 
-class _IntegerScan:
-    """``codes (n x d, uint8 - 128) @ query (d, int8)`` exactly in int32, by onnxruntime (one thread)."""
+class IntegerScan:
+    """``codes (n x d, uint8 - 128) @ query (d, int8)`` exactly in int32, by onnxruntime.
 
-    def __init__(self, dimensions: int) -> None:
+    A large scan is cut into ``parts`` row blocks run at once (the caller's thread and a pool; onnxruntime releases
+    the GIL and one session may run concurrently): measured on 2 cores at 138k rows, 5.9 -> 1.6-3.2 ms p50.
+    """
+
+    def __init__(self, dimensions: int, *, parts: int | None = None) -> None:
+        self._parts = max(1, parts if parts is not None else min(_MAX_SCAN_PARTS, os.cpu_count() or 1))
+        self._pool = ThreadPoolExecutor(self._parts - 1, "int8-scan") if self._parts > 1 else None
         # MatMulInteger: https://onnx.ai/onnx/operators/onnx__MatMulInteger.html (scalar a_zero_point).
         graph = helper.make_graph(
             [helper.make_node("MatMulInteger", ["codes", "query", "offset"], ["dots"])],
@@ -78,13 +89,22 @@ class _IntegerScan:
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
         model.ir_version = 9
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # measured: a second thread only slows this memory-bound scan
+        options.intra_op_num_threads = 1  # measured: onnxruntime's own second thread slows a scan; blocks do not
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
     def run(self, codes: npt.NDArray[np.uint8], query: npt.NDArray[np.int8]) -> npt.NDArray[np.int32]:
-        (dots,) = self._session.run(["dots"], {"codes": codes, "query": query.reshape(-1, 1)})
+        column = query.reshape(-1, 1)
+        if self._pool is None or len(codes) < self._parts * _MIN_PART_ROWS:
+            return self._run(codes, column)
+        bounds = np.linspace(0, len(codes), self._parts + 1).astype(int)
+        futures = [self._pool.submit(self._run, codes[a:b], column) for a, b in itertools.pairwise(bounds[1:])]
+        first = self._run(codes[: bounds[1]], column)
+        return np.concatenate([first, *(future.result() for future in futures)])
+
+    def _run(self, codes: npt.NDArray[np.uint8], column: npt.NDArray[np.int8]) -> npt.NDArray[np.int32]:
+        (dots,) = self._session.run(["dots"], {"codes": codes, "query": column})
         return np.asarray(dots, dtype=np.int32).reshape(-1)
 
 
@@ -96,7 +116,7 @@ class Snapshot:
     codes: npt.NDArray[np.uint8]
     scales: npt.NDArray[np.float32]
     l1: npt.NDArray[np.float32]
-    scan: _IntegerScan | None = None
+    scan: IntegerScan | None = None
 
 
 class ModelVectors:
@@ -109,7 +129,7 @@ class ModelVectors:
         self._codes = np.zeros((0, dimensions), dtype=np.uint8)
         self._scales = np.zeros(0, dtype=np.float32)
         self._l1 = np.zeros(0, dtype=np.float32)
-        self._scan: _IntegerScan | None = None
+        self._scan: IntegerScan | None = None
         self._count = 0
         self._index: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -155,7 +175,7 @@ class ModelVectors:
         with self._lock:
             n = self._count
             if n >= QUANTISED_MIN_ROWS and self._scan is None:
-                self._scan = _IntegerScan(self.dimensions)
+                self._scan = IntegerScan(self.dimensions)
             return Snapshot(self._rows[:n], self._codes[:n], self._scales[:n], self._l1[:n], self._scan)
 
 
@@ -258,7 +278,7 @@ def _gathered_scores(
 
 
 def _shortlist(
-    vectors: Snapshot, scan: _IntegerScan, rows: npt.NDArray[np.int64], query: Vector, k: int
+    vectors: Snapshot, scan: IntegerScan, rows: npt.NDArray[np.int64], query: Vector, k: int
 ) -> npt.NDArray[np.int64]:
     """Positions in ``rows`` whose float32 score could be among the ``k`` best (at least ``k`` of them, sorted).
 

@@ -8,7 +8,14 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from service.adapters.knowledge.matrix import QUANTISED_MIN_ROWS, ModelVectors, RowSet, Snapshot, quantise
+from service.adapters.knowledge.matrix import (
+    QUANTISED_MIN_ROWS,
+    IntegerScan,
+    ModelVectors,
+    RowSet,
+    Snapshot,
+    quantise,
+)
 from service.domain.knowledge import ChunkFilters
 
 DIMENSIONS = 384
@@ -109,3 +116,12 @@ def test_rows_appended_after_a_view_do_not_change_it() -> None:
     later = vectors.view()
     assert later.codes.shape[0] == 2 * QUANTISED_MIN_ROWS
     assert np.array_equal(later.codes[QUANTISED_MIN_ROWS:], quantise(extra)[0])
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_integer_scan_in_row_blocks_gives_the_exact_integer_dots(parts: int) -> None:
+    rng = np.random.default_rng(6)
+    codes = rng.integers(0, 256, (3 * 16384 + 17, DIMENSIONS), dtype=np.uint8)
+    query = rng.integers(-127, 128, DIMENSIONS).astype(np.int8)
+    want = (codes.astype(np.int64) - 128) @ query.astype(np.int64)
+    assert np.array_equal(IntegerScan(DIMENSIONS, parts=parts).run(codes, query), want)
