@@ -251,7 +251,8 @@ class RowSet:
         if len(candidates) == 0:
             return []
         rows = self.rows[candidates]
-        if vectors.scan is not None and k < len(candidates) and np.any(query):
+        # A zero (or NaN) query has no int8 codes: score it in float32.
+        if vectors.scan is not None and k < len(candidates) and float(np.abs(query).max()) > 0:
             shortlist = _shortlist(vectors, vectors.scan, rows, query, k)
             candidates, rows = candidates[shortlist], rows[shortlist]
             scores = _gathered_scores(matrix, rows, query)
