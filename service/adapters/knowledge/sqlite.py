@@ -390,7 +390,7 @@ class SqliteChunkIndex:
             row_set = None if vectors is None else self._row_set(connection, repository, vectors, model_id)
             if vectors is None or row_set is None:
                 return []
-            best = row_set.top_k(vectors.snapshot(), unit_vector(vector), k, filters)
+            best = row_set.top_k(vectors.view(), unit_vector(vector), k, filters)
             if not best:
                 return []
             chunks = self._chunks_by_key(connection, [key for key, _ in best])
