@@ -294,7 +294,7 @@ class EmbeddingSettings(BaseModel):
     )
     model: str | None = Field(
         default=None,
-        description="Model name. local: all-MiniLM-L6-v2 (default) or all-MiniLM-L6-v2-int8; bedrock: "
+        description="Model name. local: all-MiniLM-L6-v2-int8 (default) or all-MiniLM-L6-v2 (exact fp32); bedrock: "
         "amazon.titan-embed-text-v2:0 (default), cohere.embed-english-v3 or cohere.embed-multilingual-v3; "
         "openai: required, e.g. text-embedding-3-small.",
     )

@@ -23,15 +23,15 @@ from tests.embedding_server import EmbeddingServer
 def test_local_default_is_not_loaded_until_used(tmp_path: Path) -> None:
     embedder = build_embedder(make_settings(tmp_path))
     assert isinstance(embedder, LazyEmbedder)
-    assert embedder.model_id == "local:all-MiniLM-L6-v2"
+    assert embedder.model_id == "local:all-MiniLM-L6-v2-int8"
     assert embedder.dimensions == 384
     assert not embedder.loaded
     assert not (tmp_path / "data" / "models").exists()
 
 
-def test_local_int8_is_a_separate_model(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, embeddings=EmbeddingSettings(model="all-MiniLM-L6-v2-int8"))
-    assert build_embedder(settings).model_id == "local:all-MiniLM-L6-v2-int8"
+def test_exact_fp32_is_a_separate_model(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, embeddings=EmbeddingSettings(model="all-MiniLM-L6-v2"))
+    assert build_embedder(settings).model_id == "local:all-MiniLM-L6-v2"
 
 
 @pytest.mark.parametrize(
