@@ -16,15 +16,15 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from _service import free_port, wait_ready, wrk_latency_ms
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,27 +39,6 @@ EVENT = {
     "apiPath": "/v1/system/info",
     "httpMethod": "GET",
 }
-
-LATENCY_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_ready(base: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("the service did not become healthy in time")
 
 
 def check_paths(base: str) -> None:
@@ -76,13 +55,6 @@ def check_paths(base: str) -> None:
     assert rest["version"] == bedrock["version"], (rest, bedrock)
 
 
-def parse_latency(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
-    if not match:
-        raise ValueError(f"unexpected wrk latency {text!r}")
-    return round(float(match.group(1)) * LATENCY_UNITS[match.group(2)], 3)
-
-
 def run_wrk(url: str, *, script: Path | None, duration: int, connections: int, threads: int) -> dict[str, Any]:
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
     if script is not None:
@@ -96,7 +68,7 @@ def run_wrk(url: str, *, script: Path | None, duration: int, connections: int, t
         found = re.search(rf"^\s+{percentile}%\s+(\S+)", output, re.MULTILINE)
         if found is None:
             raise SystemExit(f"wrk printed no {percentile}% latency:\n{output}")
-        result[f"p{percentile}_ms"] = parse_latency(found.group(1))
+        result[f"p{percentile}_ms"] = wrk_latency_ms(found.group(1), digits=3)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)", output)
     result["non_2xx"] = int(errors.group(1)) if errors else 0
@@ -149,7 +121,7 @@ def main() -> None:
             stderr=subprocess.PIPE,
         )
         try:
-            wait_ready(base)
+            wait_ready(base, timeout=30.0)
             check_paths(base)
             script = Path(data) / "bedrock.lua"
             script.write_text(

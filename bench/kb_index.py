@@ -32,7 +32,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _service import free_port
 from checks import DJANGO, GIT_ENV, fetch, make_repository, sh
 
 DJANGO_SHA256 = "23254866a5bb9a2cfa6004e8b809ec6246eba4b58a7589bc2772f1bcc8456c7f"
@@ -224,12 +224,6 @@ def stage_medians(knowledge: Any, repository: str, queries: list[str]) -> dict[s
         index.search_lexical(repository=repository, terms=query_terms(query), k=50)
         stages["lexical_search"].append(time.perf_counter() - started)
     return {name: round(statistics.median(values) * 1000, 2) for name, values in stages.items()}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def serve_rss(env: dict[str, str], cwd: Path, repository: str, queries: list[str]) -> dict[str, Any]:

@@ -28,13 +28,11 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -43,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _service import free_port, wait_ready, wrk_latency_ms
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -50,25 +49,6 @@ REPO = Path(__file__).resolve().parents[1]
 BODY = (REPO / "tests" / "fixtures" / "jira" / "webhook_issue_updated.json").read_bytes()
 SECRET = "bench-webhook-secret-0123456789"
 REPLAY_EVERY = 20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_ready(base: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("the service did not become healthy in time")
 
 
 @dataclass
@@ -184,14 +164,6 @@ function request()
   return wrk.format("POST", "/v1/webhooks/jira", wrk.headers, wrk.body)
 end
 """
-LATENCY_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def wrk_latency(value: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s)", value)
-    if match is None:
-        raise ValueError(f"unexpected wrk latency {value!r}")
-    return round(float(match.group(1)) * LATENCY_UNITS[match.group(2)], 2)
 
 
 def run_wrk(port: int, data: Path, *, connections: int, duration: float) -> dict[str, Any]:
@@ -215,7 +187,7 @@ def run_wrk(port: int, data: Path, *, connections: int, duration: float) -> dict
     }
     for share in ("50", "75", "90", "99"):
         found = re.search(rf"^\s+{share}%\s+(\S+)", output, re.MULTILINE)
-        result[f"p{share}_ms"] = wrk_latency(found.group(1)) if found else None
+        result[f"p{share}_ms"] = wrk_latency_ms(found.group(1), digits=2) if found else None
     return result
 
 
@@ -241,7 +213,7 @@ def run_against(database_url: str | None, data: Path, args: argparse.Namespace, 
         stderr=subprocess.PIPE,
     )
     try:
-        wait_ready(f"http://127.0.0.1:{port}")
+        wait_ready(f"http://127.0.0.1:{port}", timeout=60.0)
         asyncio.run(drive(port, connections=args.connections, duration=2, run="warmup"))
         started = time.perf_counter()
         tally = asyncio.run(drive(port, connections=args.connections, duration=args.duration, run="bench"))
