@@ -5,16 +5,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine
 
-from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.domain.knowledge import ChunkFilters, IndexedChunk, IndexedFile, Repository, SkippedFile
 from service.domain.lexical import query_terms, search_terms
 from service.errors import Conflict, InvalidInput, NotFound
@@ -36,21 +33,9 @@ FILLER = [
 
 
 @pytest.fixture
-def index(database: Engine | None, tmp_path: Path) -> Iterator[ChunkIndex]:
+def index(chunk_index: ChunkIndex) -> ChunkIndex:
     """A fresh, empty index on each backend."""
-    if database is None:
-        yield InMemoryChunkIndex()
-        return
-    if database.dialect.name == "sqlite":
-        from service.adapters.knowledge.sqlite import SqliteChunkIndex
-
-        sqlite_index = SqliteChunkIndex(tmp_path / "index" / "knowledge.db")
-        yield sqlite_index
-        sqlite_index.close()
-        return
-    from service.adapters.knowledge.postgres import PostgresChunkIndex
-
-    yield PostgresChunkIndex(database)
+    return chunk_index
 
 
 def repo(name: str = "demo", commit: str = "c1") -> Repository:

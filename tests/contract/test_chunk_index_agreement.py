@@ -8,8 +8,6 @@ and in the other backend, and every query is compared.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,21 +26,9 @@ MODEL = "test:agree-8"
 
 
 @pytest.fixture
-def other(database: Engine | None, tmp_path: Path) -> Iterator[ChunkIndex | None]:
+def other(database: Engine | None, chunk_index: ChunkIndex) -> ChunkIndex | None:
     """The backend compared with the in-memory reference (None for the memory case itself: nothing to compare)."""
-    if database is None:
-        yield None
-        return
-    if database.dialect.name == "sqlite":
-        from service.adapters.knowledge.sqlite import SqliteChunkIndex
-
-        index = SqliteChunkIndex(tmp_path / "agree" / "knowledge.db")
-        yield index
-        index.close()
-        return
-    from service.adapters.knowledge.postgres import PostgresChunkIndex
-
-    yield PostgresChunkIndex(database)
+    return None if database is None else chunk_index
 
 
 corpora = st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=30), min_size=3, max_size=25)

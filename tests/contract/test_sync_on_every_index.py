@@ -3,13 +3,10 @@ relies only on the port, so the same changes give the same index everywhere."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
-from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.knowledge_base.library import KnowledgeBase
 from service.knowledge_base.selection import SelectionRules
 from service.ports.chunk_index import ChunkIndex
@@ -18,20 +15,8 @@ from tests.knowledge_repos import INDEXED, MAX_FILE_BYTES, SKIPPED, commit, git,
 
 
 @pytest.fixture
-def index(database: Engine | None, tmp_path: Path) -> Iterator[ChunkIndex]:
-    if database is None:
-        yield InMemoryChunkIndex()
-        return
-    if database.dialect.name == "sqlite":
-        from service.adapters.knowledge.sqlite import SqliteChunkIndex
-
-        embedded = SqliteChunkIndex(tmp_path / "index" / "knowledge.db")
-        yield embedded
-        embedded.close()
-        return
-    from service.adapters.knowledge.postgres import PostgresChunkIndex
-
-    yield PostgresChunkIndex(database)
+def index(chunk_index: ChunkIndex) -> ChunkIndex:
+    return chunk_index
 
 
 def test_index_sync_and_embed(index: ChunkIndex, tmp_path: Path) -> None:
