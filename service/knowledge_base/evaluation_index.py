@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from service.domain.knowledge import IndexedChunk, IndexedFile, Repository, SkippedFile
 from service.knowledge_base.chunking import chunk_file
-from service.knowledge_base.indexer import chunk_id, content_hash
+from service.knowledge_base.indexer import chunk_id, indexed_chunks
 from service.ports.chunk_index import ChunkIndex
 
 SCRATCH_COMMIT = "0" * 40
@@ -27,24 +27,7 @@ def git_blob_sha(data: bytes) -> str:
 def chunks_of(repository: str, path: str, text: str, *, commit: str) -> tuple[IndexedFile, list[IndexedChunk]]:
     """``text`` chunked along its syntax, as indexed chunks of ``repository`` at ``commit``."""
     blob = git_blob_sha(text.encode("utf-8"))
-    chunks = [
-        IndexedChunk(
-            chunk_id=chunk_id(repository, path, chunk.start_line, chunk.end_line, content_hash(chunk.content)),
-            repository=repository,
-            path=path,
-            language=chunk.language,
-            kind=chunk.kind,
-            symbol=chunk.symbol,
-            start_line=chunk.start_line,
-            end_line=chunk.end_line,
-            header=chunk.header,
-            text=chunk.text,
-            content_hash=content_hash(chunk.content),
-            blob_sha=blob,
-            commit=commit,
-        )
-        for chunk in chunk_file(path, text)
-    ]
+    chunks = indexed_chunks(repository, path, blob_sha=blob, commit=commit, chunks=chunk_file(path, text))
     language = chunks[0].language if chunks else "text"
     return IndexedFile(path=path, blob_sha=blob, language=language, chunk_count=len(chunks)), chunks
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -128,12 +128,15 @@ def _plan(
     return plan, incremental
 
 
-def _build_chunks(repository: str, entry: TreeEntry, commit: str, chunks: list[Chunk]) -> list[IndexedChunk]:
+def indexed_chunks(
+    repository: str, path: str, *, blob_sha: str, commit: str, chunks: Sequence[Chunk]
+) -> list[IndexedChunk]:
+    """``chunks`` of the file at ``path`` as the index stores them: content-hashed, with ids unique in the file."""
     built: list[IndexedChunk] = []
     seen: set[str] = set()
     for chunk in chunks:
         hashed = content_hash(chunk.content)
-        identifier = chunk_id(repository, entry.path, chunk.start_line, chunk.end_line, hashed)
+        identifier = chunk_id(repository, path, chunk.start_line, chunk.end_line, hashed)
         while identifier in seen:  # the same text twice at one locator (documents without line numbers)
             identifier = hashlib.sha256(f"{identifier}+".encode()).hexdigest()[:32]
         seen.add(identifier)
@@ -141,7 +144,7 @@ def _build_chunks(repository: str, entry: TreeEntry, commit: str, chunks: list[C
             IndexedChunk(
                 chunk_id=identifier,
                 repository=repository,
-                path=entry.path,
+                path=path,
                 language=chunk.language,
                 kind=chunk.kind,
                 symbol=chunk.symbol,
@@ -150,7 +153,7 @@ def _build_chunks(repository: str, entry: TreeEntry, commit: str, chunks: list[C
                 header=chunk.header,
                 text=chunk.text,
                 content_hash=hashed,
-                blob_sha=entry.blob_sha,
+                blob_sha=blob_sha,
                 commit=commit,
             )
         )
@@ -289,7 +292,7 @@ def _read_and_chunk(
     except Exception as exc:  # any parser may fail on any file; the index goes on without it
         message = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
         return f"could not be parsed: {message}"
-    built = _build_chunks(source.name, entry, source.commit, found)
+    built = indexed_chunks(source.name, entry.path, blob_sha=entry.blob_sha, commit=source.commit, chunks=found)
     files.append(
         IndexedFile(
             path=entry.path, blob_sha=entry.blob_sha, language=_language(entry.path, found), chunk_count=len(built)
