@@ -346,6 +346,64 @@ class KnowledgeBaseSettings(BaseModel):
     default_k: int = Field(default=10, ge=1, le=100, description="Results returned when a search does not say.")
 
 
+class LLMSettings(BaseModel):
+    """The language model the orchestrator plans and writes with. ``none`` runs the deterministic planner:
+    the same workflows from the templates in ``prompts/``, and traces that say no model was used."""
+
+    provider: Literal["none", "bedrock", "openai"] = Field(
+        default="none",
+        description="none: no model (deterministic planner); bedrock: Bedrock Converse with tool use; openai: any "
+        "OpenAI-compatible /v1/chat/completions endpoint (vLLM, Ollama, llama.cpp server).",
+    )
+    model: str | None = Field(
+        default=None,
+        description="Model id. bedrock: e.g. anthropic.claude-3-5-sonnet-20240620-v1:0 or an inference profile id; "
+        "openai: the served model's name. Required unless provider is none.",
+    )
+    region: str | None = Field(default=None, description="bedrock: AWS region (default: the boto3 session's).")
+    base_url: str | None = Field(
+        default=None, description="openai: the endpoint's base URL, e.g. http://localhost:11434/v1."
+    )
+    api_key: SecretStr | None = Field(default=None, description="openai: bearer token, if the endpoint needs one.")
+    max_tokens: int = Field(default=2048, ge=1, le=200_000, description="Most tokens one model reply may use.")
+    temperature: float = Field(default=0.0, ge=0.0, le=1.0, description="Sampling temperature.")
+    timeout_seconds: float = Field(default=120.0, gt=0, description="Seconds to wait for one model reply.")
+    max_retries: int = Field(default=3, ge=0, le=10, description="Retries of a throttled or failed model call.")
+
+
+class OrchestratorSettings(BaseModel):
+    """Default budgets of workflow runs (a run request may lower them, never raise them)."""
+
+    max_steps: int = Field(default=200, ge=1, description="Most steps (tool calls, model calls) one run may take.")
+    max_tokens: int = Field(default=200_000, ge=0, description="Most model tokens (input + output) one run may use.")
+    max_seconds: float = Field(default=1800.0, gt=0, description="Most wall-clock seconds one run may take.")
+    max_tickets: int = Field(default=20, ge=0, description="Most tickets one run may create or update.")
+
+
+class GuardrailSettings(BaseModel):
+    """What each trigger may do. Actions are named ``<action group>.<operationId>`` (e.g. ``jira.createIssue``)
+    or ``tickets.file`` for a workflow filing tickets; entries may use ``*`` wildcards. A trigger missing from
+    ``allowed_actions`` gets its built-in default (see ``.env.example``)."""
+
+    allowed_actions: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="JSON object trigger -> allowed action patterns; triggers: cli, rest, chat, bedrock, lambda, jira.",
+    )
+    redact_secrets: bool = Field(
+        default=True, description="Pass ticket bodies, comments, trace exports and prompts through the redaction gate."
+    )
+
+
+class TelemetrySettings(BaseModel):
+    """OpenTelemetry export of run traces (opt-in)."""
+
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces endpoint, e.g. http://localhost:4318/v1/traces; unset: no export.",
+    )
+    service_name: str = Field(default="ticketsmith", description="The service.name resource attribute.")
+
+
 class Settings(BaseSettings):
     """Root of the settings tree."""
 
@@ -381,6 +439,10 @@ class Settings(BaseSettings):
     knowledge_base: KnowledgeBaseSettings = Field(default_factory=KnowledgeBaseSettings)
     jira: JiraSettings = Field(default_factory=JiraSettings)
     tickets: TicketFilingSettings = Field(default_factory=TicketFilingSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     triggers: list[TriggerRule] = Field(
         default_factory=_default_triggers,
         description="JSON list of webhook trigger rules (default: label ts-suggest → suggest; rescan comment → scan).",

@@ -8,12 +8,14 @@ from enum import StrEnum
 
 
 class Trigger(StrEnum):
-    """How a call reached the handlers."""
+    """How a call (or a run) reached the service; each trigger has its own allow-list of actions."""
 
     REST = "rest"
     BEDROCK = "bedrock"
     LAMBDA = "lambda"
     CLI = "cli"
+    CHAT = "chat"
+    JIRA_WEBHOOK = "jira"
 
 
 @dataclass(frozen=True, slots=True)
