@@ -5,8 +5,8 @@ A definition that fits the target size is one chunk; a larger class is split int
 lines before, between and after them form chunks of their own); a larger function is split into line windows.
 Code between definitions (imports, constants) forms chunks too, and neighbouring small chunks of the same scope
 are merged up to the target size. Every chunk carries a header naming its path, enclosing class and signature, so
-the text that is embedded and searched says where it comes from. Files in other languages, or that fail to parse,
-fall back to line windows.
+the text that is embedded and searched says where it comes from (the embedding key leaves the path out, so a moved
+file keeps its vectors). Files in other languages, or that fail to parse, fall back to line windows.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from itertools import accumulate
 from operator import add
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from service.domain.knowledge import content_without_path, file_line
 
 TARGET_CHARS = 1500
 MIN_CHARS = 300
@@ -64,6 +66,11 @@ class Chunk:
     def content(self) -> str:
         """What gets embedded and searched: the header, then the code."""
         return f"{self.header}\n{self.text}"
+
+    @property
+    def path_free_content(self) -> str:
+        """What the embedding key hashes (:func:`service.domain.knowledge.content_without_path`)."""
+        return content_without_path(self.path, self.header, self.text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +221,7 @@ def _merge(units: list[_Unit], lines: _Lines) -> list[_Unit]:
 
 
 def _header(path: str, unit: _Unit, lines: list[str]) -> str:
-    parts = [f"# file: {path}"]
+    parts = [file_line(path)]
     if unit.scope:
         parts.append(f"# class: {unit.scope}")
     if unit.head is not None:

@@ -1,8 +1,10 @@
 """Fill in the dense index behind the lexical one: embed every chunk content that has no vector yet.
 
-Vectors are keyed by content hash and model, so content embedded once (in any file, commit or repository) is
-never sent to the model again. Each batch is stored as soon as it is embedded: an interrupted run keeps what it
-did, and the next one carries on from there.
+Vectors are keyed by embedding key (the sha256 of the chunk's content without its path) and model, so content
+embedded once (in any file, path, commit or repository) is never sent to the model again: a renamed or copied
+file costs no embedding. What is embedded is the whole content, path included, of one chunk with the key. Each
+batch is stored as soon as it is embedded: an interrupted run keeps what it did, and the next one carries on from
+there.
 """
 
 from __future__ import annotations
@@ -57,16 +59,14 @@ def embed_pending(
         pending = index.pending_embeddings(repository=repository, model_id=model_id, limit=max(batch, 1))
         if not pending:
             break
-        if all(content_hash in seen for content_hash, _ in pending):
+        if all(key in seen for key, _ in pending):
             raise HandlerFailed(
                 f"the index keeps reporting the same {len(pending)} contents as not embedded",
                 hint="the chunk index did not keep the vectors; check its storage",
             )
-        vectors = embedder.embed_documents([content for _, content in pending])
-        index.store_embeddings(
-            model_id=model_id, vectors={content_hash: vectors[i] for i, (content_hash, _) in enumerate(pending)}
-        )
-        seen.update(content_hash for content_hash, _ in pending)
+        vectors = embedder.embed_documents([text for _, text in pending])
+        index.store_embeddings(model_id=model_id, vectors={key: vectors[i] for i, (key, _) in enumerate(pending)})
+        seen.update(key for key, _ in pending)
         embedded += len(pending)
         if progress is not None:
             progress(embedded, max(estimate, embedded))

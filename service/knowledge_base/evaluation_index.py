@@ -1,5 +1,5 @@
 """The scratch index an evaluation searches: a corpus of file texts chunked as the indexer chunks them (same
-chunker, ids and content hashes), stored in a :class:`ChunkIndex` of its own, never the user's index. Embed it
+chunker, ids and embedding keys), stored in a :class:`ChunkIndex` of its own, never the user's index. Embed it
 with :func:`service.knowledge_base.embedding.embed_pending`, as the indexer's embeddings are."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def build_scratch_index(
                 replace(
                     chunk,
                     repository=repository,
-                    chunk_id=chunk_id(repository, chunk.path, chunk.start_line, chunk.end_line, chunk.content_hash),
+                    chunk_id=chunk_id(repository, chunk.path, chunk.start_line, chunk.end_line, chunk.embedding_key),
                     commit=commit,
                 )
             )

@@ -64,9 +64,9 @@ class _Plan:
     counts: Counter[str] = field(default_factory=Counter)
 
 
-def content_hash(content: str) -> str:
-    """The key of a chunk's embedding: sha256 hex of its content."""
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+def embedding_key(path_free_content: str) -> str:
+    """The key of a chunk's embedding: sha256 hex of its content without the path (see :class:`IndexedChunk`)."""
+    return hashlib.sha256(path_free_content.encode("utf-8")).hexdigest()
 
 
 def chunk_id(repository: str, path: str, start: int, end: int, hashed: str) -> str:
@@ -131,11 +131,12 @@ def _plan(
 def indexed_chunks(
     repository: str, path: str, *, blob_sha: str, commit: str, chunks: Sequence[Chunk]
 ) -> list[IndexedChunk]:
-    """``chunks`` of the file at ``path`` as the index stores them: content-hashed, with ids unique in the file."""
+    """``chunks`` of the file at ``path`` as the index stores them: keyed for embedding by their content without
+    the path (a renamed or copied file's chunks keep their keys, so their vectors), with ids unique in the file."""
     built: list[IndexedChunk] = []
     seen: set[str] = set()
     for chunk in chunks:
-        hashed = content_hash(chunk.content)
+        hashed = embedding_key(chunk.path_free_content)
         identifier = chunk_id(repository, path, chunk.start_line, chunk.end_line, hashed)
         while identifier in seen:  # the same text twice at one locator (documents without line numbers)
             identifier = hashlib.sha256(f"{identifier}+".encode()).hexdigest()[:32]
@@ -152,7 +153,7 @@ def indexed_chunks(
                 end_line=chunk.end_line,
                 header=chunk.header,
                 text=chunk.text,
-                content_hash=hashed,
+                embedding_key=hashed,
                 blob_sha=blob_sha,
                 commit=commit,
             )

@@ -18,7 +18,7 @@ Vector = npt.NDArray[np.float32]
 
 
 class ChunkIndex(Protocol):
-    """Chunks of indexed repositories, their embeddings (keyed by content hash and model), and search.
+    """Chunks of indexed repositories, their embeddings (keyed by embedding key and model), and search.
 
     Lookups for a repository that is not indexed give empty results; only :meth:`get_repository` raises
     :class:`service.errors.NotFound`. Searches raise :class:`service.errors.InvalidInput` unless ``1 <= k <= 1000``.
@@ -105,13 +105,15 @@ class ChunkIndex(Protocol):
         ...
 
     def pending_embeddings(self, *, repository: str, model_id: str, limit: int) -> list[tuple[str, str]]:
-        """Up to ``limit`` distinct ``(content_hash, content)`` of the repository's chunks with no ``model_id``
-        embedding yet. Content embedded before, in any repository, is never pending again.
+        """Up to ``limit`` distinct ``(embedding_key, content)`` of the repository's chunks with no ``model_id``
+        embedding yet, the content (header and text) of one chunk with that key (see :class:`IndexedChunk`). A key
+        embedded before, in any repository or at any path, is never pending again: chunks of a renamed or copied
+        file are not pending.
         """
         ...
 
     def store_embeddings(self, *, model_id: str, vectors: Mapping[str, Vector]) -> None:
-        """Keep content-hash → vector for ``model_id`` (unit length, all of one dimension). Idempotent."""
+        """Keep embedding key → vector for ``model_id`` (unit length, all of one dimension). Idempotent."""
         ...
 
     def dense_coverage(self, *, repository: str, model_id: str) -> tuple[int, int]:

@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from service.domain.knowledge import ChunkFilters, IndexedChunk, IndexedFile, Repository, SkippedFile
+from service.domain.knowledge import (
+    ChunkFilters,
+    IndexedChunk,
+    IndexedFile,
+    Repository,
+    SkippedFile,
+    content_without_path,
+    file_line,
+)
 from service.domain.lexical import query_terms, search_terms
 from service.errors import Conflict, InvalidInput, NotFound
 from service.ports.chunk_index import ChunkIndex
@@ -61,7 +69,7 @@ def chunk(
     commit: str = "c1",
     chunk_id: str | None = None,
 ) -> IndexedChunk:
-    header = f"# {path}"
+    header = file_line(path)
     return IndexedChunk(
         chunk_id=chunk_id or f"{repository}:{path}:{n}",
         repository=repository,
@@ -73,7 +81,7 @@ def chunk(
         end_line=10 * n + 9,
         header=header,
         text=text,
-        content_hash=hashlib.sha256(f"{header}\n{text}".encode()).hexdigest(),
+        embedding_key=hashlib.sha256(content_without_path(path, header, text).encode()).hexdigest(),
         blob_sha=hashlib.sha1(path.encode()).hexdigest(),
         commit=commit,
     )
@@ -124,7 +132,7 @@ def unit(rng: np.random.Generator, dimensions: int = 16) -> np.ndarray:
 
 def embed_all(index: ChunkIndex, chunks: Sequence[IndexedChunk], seed: int = 7) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    vectors = {c.content_hash: unit(rng) for c in chunks}
+    vectors = {c.embedding_key: unit(rng) for c in chunks}
     index.store_embeddings(model_id=MODEL, vectors=vectors)
     return vectors
 
@@ -385,17 +393,17 @@ def test_dense_top_k_is_exact(index: ChunkIndex) -> None:
     for _ in range(5):
         query = unit(rng)
         hits = index.search_dense(repository="demo", model_id=MODEL, vector=query, k=10)
-        brute = sorted(corpus, key=lambda c: -float(vectors[c.content_hash] @ query))[:10]
+        brute = sorted(corpus, key=lambda c: -float(vectors[c.embedding_key] @ query))[:10]
         assert [h.chunk.chunk_id for h in hits] == [c.chunk_id for c in brute]
         for hit in hits:
-            assert hit.score == pytest.approx(float(vectors[hit.chunk.content_hash] @ query), abs=1e-5)
+            assert hit.score == pytest.approx(float(vectors[hit.chunk.embedding_key] @ query), abs=1e-5)
 
 
 def test_dense_search_returns_only_embedded_chunks_of_that_model(index: ChunkIndex) -> None:
     corpus = [chunk("a.py", i, f"text {i}") for i in range(4)]
     apply(index, corpus)
     vectors = embed_all(index, corpus[:2])
-    query = vectors[corpus[0].content_hash]
+    query = vectors[corpus[0].embedding_key]
     hits = index.search_dense(repository="demo", model_id=MODEL, vector=query, k=10)
     assert hits[0].chunk.chunk_id == corpus[0].chunk_id
     assert {h.chunk.chunk_id for h in hits} == {corpus[0].chunk_id, corpus[1].chunk_id}
@@ -407,7 +415,7 @@ def test_dense_search_sees_changes_to_the_index(index: ChunkIndex) -> None:
     first = chunk("a.py", 0, "first")
     apply(index, [first])
     vectors = embed_all(index, [first])
-    query = vectors[first.content_hash]
+    query = vectors[first.embedding_key]
     assert [h.chunk for h in index.search_dense(repository="demo", model_id=MODEL, vector=query, k=3)] == [first]
     second = chunk("a.py", 0, "second")
     apply(index, [second])
@@ -419,23 +427,27 @@ def test_dense_search_sees_changes_to_the_index(index: ChunkIndex) -> None:
 # Embeddings
 
 
-def test_pending_embeddings_dedup_by_content_across_repositories(index: ChunkIndex) -> None:
+def test_pending_embeddings_dedup_by_content_across_repositories_and_paths(index: ChunkIndex) -> None:
     shared_a = chunk("lib/shared.py", 0, "shared body", repository="demo")
-    twin = replace(shared_a, chunk_id="demo:lib/copy.py:0", path="lib/copy.py")  # same content, other path
+    twin = chunk("lib/copy.py", 0, "shared body")  # same content, other path: its header names lib/copy.py
     own = chunk("lib/own.py", 0, "own body")
     apply(index, [shared_a, twin, own])
-    shared_b = chunk("lib/shared.py", 0, "shared body", repository="other")
+    shared_b = chunk("moved/shared.py", 0, "shared body", repository="other")
     apply(index, [shared_b], repository=repo("other"))
-    assert shared_a.content_hash == shared_b.content_hash == twin.content_hash
+    assert shared_a.embedding_key == shared_b.embedding_key == twin.embedding_key
+    assert shared_a.header != twin.header
 
-    pending = index.pending_embeddings(repository="demo", model_id=MODEL, limit=10)
-    assert sorted(pending) == sorted([(shared_a.content_hash, shared_a.content), (own.content_hash, own.content)])
+    pending = dict(index.pending_embeddings(repository="demo", model_id=MODEL, limit=10))
+    # One key for the content at both paths; what is embedded is the whole content of one of its chunks.
+    assert set(pending) == {shared_a.embedding_key, own.embedding_key}
+    assert pending[shared_a.embedding_key] in {shared_a.content, twin.content}
+    assert pending[own.embedding_key] == own.content
     assert len(index.pending_embeddings(repository="demo", model_id=MODEL, limit=1)) == 1
     assert index.dense_coverage(repository="demo", model_id=MODEL) == (0, 3)
 
     embed_all(index, [shared_a])
     assert index.pending_embeddings(repository="other", model_id=MODEL, limit=10) == []
-    assert index.pending_embeddings(repository="demo", model_id=MODEL, limit=10) == [(own.content_hash, own.content)]
+    assert index.pending_embeddings(repository="demo", model_id=MODEL, limit=10) == [(own.embedding_key, own.content)]
     assert index.dense_coverage(repository="demo", model_id=MODEL) == (2, 3)
     assert index.dense_coverage(repository="other", model_id=MODEL) == (1, 1)
     assert len(index.pending_embeddings(repository="demo", model_id="another-model", limit=10)) == 2
@@ -455,7 +467,7 @@ def test_store_embeddings_is_idempotent_and_checks_dimensions(index: ChunkIndex)
         index.store_embeddings(model_id=MODEL, vectors={"f" * 64: np.ones(8, np.float32)})
     with pytest.raises(InvalidInput):
         index.store_embeddings(model_id="mixed", vectors={"a" * 64: np.ones(8, np.float32), "b" * 64: np.ones(9)})
-    hits = index.search_dense(repository="demo", model_id=MODEL, vector=vectors[c.content_hash], k=1)
+    hits = index.search_dense(repository="demo", model_id=MODEL, vector=vectors[c.embedding_key], k=1)
     assert [h.chunk for h in hits] == [c]
 
 

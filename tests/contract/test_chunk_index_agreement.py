@@ -48,7 +48,7 @@ def load(
             IndexedChunk(
                 chunk_id=f"{name}:{i}", repository=name, path=f"f{i}.py", language="python", kind="code", symbol="",
                 start_line=1, end_line=2, header="", text=text,
-                content_hash=hashlib.sha256(f"{salt} {i}\n{text}".encode()).hexdigest(), blob_sha="b" * 40,
+                embedding_key=hashlib.sha256(f"{salt} {i}\n{text}".encode()).hexdigest(), blob_sha="b" * 40,
                 commit="c",
             )
         )  # fmt: skip
@@ -76,8 +76,8 @@ def compare(
         assert [s for _, s in have] == pytest.approx([s for _, s in want], abs=1e-5)
 
 
-def vector_of(content_hash: str) -> np.ndarray:
-    return np.random.default_rng(int(content_hash[:12], 16)).standard_normal(8).astype(np.float32)
+def vector_of(key: str) -> np.ndarray:
+    return np.random.default_rng(int(key[:12], 16)).standard_normal(8).astype(np.float32)
 
 
 def dense_query(name: str, vector: np.ndarray) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def test_adapters_agree_with_the_reference(
         load(other, corpus, run, before=before, salt=salt)
         before = len(corpus)
         # A vector is a function of the content, as with a real model: examples share the backend and its vectors.
-        vectors = {c.content_hash: vector_of(c.content_hash) for c in chunks}
+        vectors = {c.embedding_key: vector_of(c.embedding_key) for c in chunks}
         for index in (reference, other):
             index.store_embeddings(model_id=MODEL, vectors=vectors)
         compare(reference, other, name, asked, rng)

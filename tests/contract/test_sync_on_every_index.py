@@ -60,3 +60,55 @@ def test_index_sync_and_embed(index: ChunkIndex, tmp_path: Path) -> None:
     assert "triage/rota.py" in {hit.chunk.path for hit in top.hits}  # the fake's vectors are noise: no ranking
     lexical = knowledge.search("on call rota", repository="triage", k=3, mode="lexical")
     assert lexical.hits[0].chunk.path == "triage/rota.py"
+
+
+def test_a_renamed_or_copied_file_is_never_embedded_again(index: ChunkIndex, tmp_path: Path) -> None:
+    root = make_knowledge_repo(tmp_path / "triage")
+    embedder = CountingEmbedder()
+    knowledge = KnowledgeBase(
+        index, embedder, data_dir=tmp_path / "data", rules=SelectionRules(max_file_bytes=MAX_FILE_BYTES), embed_batch=5
+    )
+    first = knowledge.sync(str(root), name=None, ref=None)
+    assert knowledge.embed("triage") is not None
+    embedded_before = len(embedder.texts)
+    assert embedded_before > 0
+    original = index.find_symbols(repository="triage", name="parse_priority")[0]
+    assert original.path == "triage/router.py"
+
+    git(root, "mv", "triage/router.py", "triage/routing.py")
+    write(root, {"web/ticket_copy.ts": (root / "web/ticket.ts").read_text()})  # the same blob at a second path
+    commit(root, "move the router, copy the ticket type")
+
+    second = knowledge.sync(None, name="triage", ref=None)
+    assert second.previous_commit == first.commit
+    assert set(second.processed_paths) == {"triage/routing.py", "web/ticket_copy.ts"}
+    assert (second.added, second.renamed, second.deleted) == (1, 1, 0)
+    blobs = index.file_blobs(repository="triage")
+    assert "triage/router.py" not in blobs
+    assert blobs["web/ticket_copy.ts"] == blobs["web/ticket.ts"]
+
+    summary = knowledge.embed("triage")
+    assert summary is not None
+    assert summary.embedded == 0
+    assert len(embedder.texts) == embedded_before  # not one text sent to the model for the moved chunks
+    status = knowledge.status("triage")
+    assert status.embedded == status.chunks == second.chunks  # and every chunk has its vector
+
+    moved = index.chunks_for_path(repository="triage", path="triage/routing.py")
+    assert moved
+    assert all(c.header.startswith("# file: triage/routing.py") for c in moved)
+    lexical = knowledge.search("parse priority", repository="triage", k=3, mode="lexical")
+    assert lexical.hits[0].chunk.path == "triage/routing.py"
+    assert "triage/routing.py" in lexical.hits[0].chunk.content  # results show the header with the new path
+    renamed = next(c for c in moved if c.symbol == "parse_priority")
+    assert renamed.embedding_key == original.embedding_key
+    # The vector embedded for the chunk at its old path serves it at the new one (the fake embeds a text alike
+    # each time, so querying with the old content finds exactly that vector), and the hit cites the new path.
+    dense = knowledge.search(original.content, repository="triage", k=1, mode="dense")
+    assert dense.mode == "dense"
+    assert [hit.chunk.path for hit in dense.hits] == ["triage/routing.py"]
+    assert dense.hits[0].score == pytest.approx(1.0, abs=1e-5)
+    hybrid = knowledge.search("summarize ticket", repository="triage", k=5)
+    assert hybrid.mode == "hybrid"
+    assert {"web/ticket.ts", "web/ticket_copy.ts"} <= {hit.chunk.path for hit in hybrid.hits}
+    assert not {hit.chunk.path for hit in hybrid.hits} & {"triage/router.py"}

@@ -55,16 +55,16 @@ def check_changes(repository: Repository, files: Sequence[IndexedFile], chunks: 
 def check_vectors(vectors: Mapping[str, Vector], *, dimensions: int | None) -> dict[str, Vector]:
     """The vectors as 1-D float32 rows of one dimension (``dimensions`` when the model already has vectors)."""
     rows: dict[str, Vector] = {}
-    for content_hash, vector in vectors.items():
+    for key, vector in vectors.items():
         row = np.asarray(vector, dtype=np.float32).reshape(-1)
         if dimensions is None:
             dimensions = int(row.shape[0])
         if row.shape[0] != dimensions or dimensions == 0:
             raise InvalidInput(
-                f"embedding for {content_hash[:12]} has {row.shape[0]} dimensions, the model has {dimensions}",
+                f"embedding for {key[:12]} has {row.shape[0]} dimensions, the model has {dimensions}",
                 hint="a model id must always give vectors of one length; change the id when the model changes",
             )
-        rows[content_hash] = row
+        rows[key] = row
     return rows
 
 

@@ -1,6 +1,6 @@
 """Exact dense search over flat float32 matrices held in memory.
 
-:class:`ModelVectors` holds every vector of one model, by content hash, and only ever grows (vectors are
+:class:`ModelVectors` holds every vector of one model, by embedding key, and only ever grows (vectors are
 appended as they are stored; content embedded once stays embedded). :class:`RowSet` is one repository's view of
 it: which row each chunk uses, with the metadata filters need. A repository change rebuilds only the row set
 (no vectors are read again), so the first search after an incremental sync stays cheap.
@@ -135,7 +135,7 @@ class ModelVectors:
         self._lock = threading.Lock()
 
     def append(self, records: Iterable[tuple[int, str, bytes]], *, up_to: int) -> None:
-        """Add ``(seq, content hash, float32 bytes)`` records, all those with ``last_seq < seq <= up_to``."""
+        """Add ``(seq, embedding key, float32 bytes)`` records, all those with ``last_seq < seq <= up_to``."""
         with self._lock:
             fresh = [(seq, h, blob) for seq, h, blob in records if h not in self._index]
             self.last_seq = max(self.last_seq, up_to)
@@ -155,15 +155,15 @@ class ModelVectors:
             self._codes[self._count : needed] = codes
             self._scales[self._count : needed] = scales
             self._l1[self._count : needed] = l1
-            for offset, (_, content_hash, _) in enumerate(fresh):
-                self._index[content_hash] = self._count + offset
+            for offset, (_, key, _) in enumerate(fresh):
+                self._index[key] = self._count + offset
             self._count = needed
 
-    def rows_for(self, content_hashes: Iterable[str]) -> npt.NDArray[np.int64]:
-        """The row of each hash, or -1 where the hash has no vector."""
+    def rows_for(self, keys: Iterable[str]) -> npt.NDArray[np.int64]:
+        """The row of each embedding key, or -1 where the key has no vector."""
         with self._lock:
             index = self._index
-            return np.fromiter((index.get(h, -1) for h in content_hashes), dtype=np.int64)
+            return np.fromiter((index.get(h, -1) for h in keys), dtype=np.int64)
 
     def snapshot(self) -> npt.NDArray[np.float32]:
         """The filled rows; later appends never change them."""
@@ -205,7 +205,8 @@ class RowSet:
     def build(
         cls, version: tuple[int, ...], vectors: ModelVectors, records: list[tuple[int, str, str, str, str]]
     ) -> RowSet:
-        """From ``(key, content hash, language, kind, path)`` of every chunk; chunks with no vector are left out."""
+        """From ``(chunk key, embedding key, language, kind, path)`` of every chunk; those with no vector are left
+        out."""
         rows = vectors.rows_for(r[1] for r in records)
         keep = np.flatnonzero(rows >= 0)
         kept = [records[i] for i in keep]

@@ -55,7 +55,7 @@ class InMemoryChunkIndex:
     def __init__(self) -> None:
         self._repos: dict[str, _Repo] = {}
         self._chunks: dict[str, _Entry] = {}
-        self._embeddings: dict[str, dict[str, Vector]] = {}  # model id -> content hash -> unit vector
+        self._embeddings: dict[str, dict[str, Vector]] = {}  # model id -> embedding key -> unit vector
         self._lock = threading.RLock()
 
     def save_repository(self, *, repository: Repository) -> None:
@@ -195,9 +195,9 @@ class InMemoryChunkIndex:
         with self._lock:
             vectors = self._embeddings.get(model_id, {})
             candidates = [
-                (chunk, vectors[chunk.content_hash])
+                (chunk, vectors[chunk.embedding_key])
                 for chunk in self._repository_chunks(repository)
-                if chunk.content_hash in vectors and matches(chunk, filters)
+                if chunk.embedding_key in vectors and matches(chunk, filters)
             ]
         if not candidates:
             return []
@@ -214,8 +214,8 @@ class InMemoryChunkIndex:
             done = self._embeddings.get(model_id, {})
             pending: dict[str, str] = {}
             for chunk in self._repository_chunks(repository):
-                if chunk.content_hash not in done:
-                    pending.setdefault(chunk.content_hash, chunk.content)
+                if chunk.embedding_key not in done:
+                    pending.setdefault(chunk.embedding_key, chunk.content)
         return [(h, pending[h]) for h in sorted(pending)[: max(limit, 0)]]
 
     def store_embeddings(self, *, model_id: str, vectors: Mapping[str, Vector]) -> None:
@@ -223,14 +223,14 @@ class InMemoryChunkIndex:
             stored = self._embeddings.setdefault(model_id, {})
             dimensions = next((row.shape[0] for row in stored.values()), None)
             rows = check_vectors(vectors, dimensions=dimensions)
-            for content_hash, row in rows.items():
-                stored[content_hash] = unit_vector(row)
+            for key, row in rows.items():
+                stored[key] = unit_vector(row)
 
     def dense_coverage(self, *, repository: str, model_id: str) -> tuple[int, int]:
         with self._lock:
             done = self._embeddings.get(model_id, {})
             chunks = self._repository_chunks(repository)
-            return sum(1 for c in chunks if c.content_hash in done), len(chunks)
+            return sum(1 for c in chunks if c.embedding_key in done), len(chunks)
 
     def _repository_chunk_ids(self, repository: str) -> list[str]:
         repo = self._repos.get(repository)

@@ -1,4 +1,5 @@
-"""The PostgreSQL tables of the knowledge index, created by migration 0004 on PostgreSQL only.
+"""The PostgreSQL tables of the knowledge index, created by migration 0004 on PostgreSQL only (0006 renamed the
+content hash to the embedding key).
 
 On SQLite the service database has none of these: the embedded index keeps its own file (see ``sqlite.py``), so
 they live in their own :data:`knowledge_metadata`, beside the service tables' metadata.
@@ -60,13 +61,13 @@ kb_chunks = Table(
     Column("end_line", Integer, nullable=False),
     Column("header", Text, nullable=False),
     Column("text", Text, nullable=False),
-    Column("content_hash", String(64), nullable=False),
+    Column("embedding_key", String(64), nullable=False),
     Column("blob_sha", String(64), nullable=False),
     Column("commit", String(64), nullable=False),
     Column("term_count", Integer, nullable=False),
     Column("terms", TSVECTOR, nullable=False),
     Index("ix_kb_chunks_path", "repository", "path"),
-    Index("ix_kb_chunks_content", "repository", "content_hash"),
+    Index("ix_kb_chunks_embedding", "repository", "embedding_key"),
     Index("ix_kb_chunks_symbol", "repository", "symbol_tail"),
     Index("ix_kb_chunks_terms", "terms", postgresql_using="gin"),
 )
@@ -94,6 +95,6 @@ kb_embeddings = Table(
     "kb_embeddings",
     knowledge_metadata,
     Column("model_id", String(200), ForeignKey("kb_models.model_id", ondelete="CASCADE"), primary_key=True),
-    Column("content_hash", String(64), primary_key=True),
+    Column("embedding_key", String(64), primary_key=True),
     Column("embedding", VECTOR(), nullable=False),
 )

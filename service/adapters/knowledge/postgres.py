@@ -80,7 +80,7 @@ _CHUNK_COLUMNS = (
     kb_chunks.c.end_line,
     kb_chunks.c.header,
     kb_chunks.c.text,
-    kb_chunks.c.content_hash,
+    kb_chunks.c.embedding_key,
     kb_chunks.c.blob_sha,
     kb_chunks.c.commit,
 )
@@ -207,7 +207,7 @@ class PostgresChunkIndex:
                     "end_line": c.end_line,
                     "header": c.header,
                     "text": c.text,
-                    "content_hash": c.content_hash,
+                    "embedding_key": c.embedding_key,
                     "blob_sha": c.blob_sha,
                     "commit": c.commit,
                     "term_count": len(terms),
@@ -410,7 +410,7 @@ class PostgresChunkIndex:
                     kb_embeddings,
                     and_(
                         kb_embeddings.c.model_id == model_id,
-                        kb_embeddings.c.content_hash == kb_chunks.c.content_hash,
+                        kb_embeddings.c.embedding_key == kb_chunks.c.embedding_key,
                     ),
                 )
                 .where(kb_chunks.c.repository == repository, *_filter_clauses(filters))
@@ -424,18 +424,25 @@ class PostgresChunkIndex:
 
     def pending_embeddings(self, *, repository: str, model_id: str, limit: int) -> list[tuple[str, str]]:
         embedded = exists().where(
-            kb_embeddings.c.model_id == model_id, kb_embeddings.c.content_hash == kb_chunks.c.content_hash
+            kb_embeddings.c.model_id == model_id, kb_embeddings.c.embedding_key == kb_chunks.c.embedding_key
         )
-        # Chunks with one content hash have one content, so any row of the group gives it.
-        query = (
-            select(kb_chunks.c.content_hash, func.min(kb_chunks.c.header), func.min(kb_chunks.c.text))
+        # Chunks with one key differ in their paths (so headers): header and text are taken from one row.
+        picked = (
+            select(kb_chunks.c.embedding_key, func.min(kb_chunks.c.chunk_id).label("chunk_id"))
             .where(kb_chunks.c.repository == repository, ~embedded)
-            .group_by(kb_chunks.c.content_hash)
-            .order_by(kb_chunks.c.content_hash)
+            .group_by(kb_chunks.c.embedding_key)
+            .order_by(kb_chunks.c.embedding_key)
             .limit(max(limit, 0))
+            .subquery()
+        )
+        query = (
+            select(kb_chunks.c.embedding_key, kb_chunks.c.header, kb_chunks.c.text)
+            .join(picked, kb_chunks.c.chunk_id == picked.c.chunk_id)
+            .order_by(kb_chunks.c.embedding_key)
         )
         with self._engine.connect() as connection:
-            return [(content_hash, f"{header}\n{text}") for content_hash, header, text in connection.execute(query)]
+            rows = connection.execute(query).all()
+        return [(key, f"{header}\n{text}") for key, header, text in rows]
 
     def store_embeddings(self, *, model_id: str, vectors: Mapping[str, Vector]) -> None:
         if not vectors:
@@ -452,19 +459,19 @@ class PostgresChunkIndex:
             ).scalar_one()
             rows = check_vectors(vectors, dimensions=int(dimensions))
             connection.execute(
-                pg_insert(kb_embeddings).on_conflict_do_nothing(index_elements=["model_id", "content_hash"]),
-                [{"model_id": model_id, "content_hash": h, "embedding": unit_vector(v)} for h, v in rows.items()],
+                pg_insert(kb_embeddings).on_conflict_do_nothing(index_elements=["model_id", "embedding_key"]),
+                [{"model_id": model_id, "embedding_key": h, "embedding": unit_vector(v)} for h, v in rows.items()],
             )
 
     def dense_coverage(self, *, repository: str, model_id: str) -> tuple[int, int]:
         query = (
-            select(func.count(kb_embeddings.c.content_hash), func.count())
+            select(func.count(kb_embeddings.c.embedding_key), func.count())
             .select_from(
                 kb_chunks.outerjoin(
                     kb_embeddings,
                     and_(
                         kb_embeddings.c.model_id == model_id,
-                        kb_embeddings.c.content_hash == kb_chunks.c.content_hash,
+                        kb_embeddings.c.embedding_key == kb_chunks.c.embedding_key,
                     ),
                 )
             )

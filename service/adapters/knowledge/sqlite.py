@@ -3,7 +3,7 @@
 The index lives in its own file (``<data_dir>/index/knowledge.db``), not in the service database: it is a large,
 rebuildable cache, and SQLite has one writer per file, so a long index write would otherwise stall job and
 audit writes. Each repository gets its own FTS5 table, so BM25 statistics are the repository's own. Embeddings
-are float32 blobs keyed by (model id, content hash); dense search loads a repository's rows for a model into a
+are float32 blobs keyed by (model id, embedding key); dense search loads a repository's rows for a model into a
 :class:`FlatMatrix` once and reloads it when a generation counter (bumped by every change) moves.
 """
 
@@ -21,7 +21,7 @@ from service.adapters.knowledge.common import check_changes, check_k, check_vect
 from service.adapters.knowledge.lexical_postings import PostingsCache
 from service.adapters.knowledge.matrix import ModelVectors, RowSet
 from service.adapters.knowledge.sqlite_pool import SqliteConnections
-from service.adapters.knowledge.sqlite_schema import SCHEMA, SCHEMA_VERSION, fts_statements, fts_table
+from service.adapters.knowledge.sqlite_schema import SCHEMA, SCHEMA_VERSION, UPGRADES, fts_statements, fts_table
 from service.domain.knowledge import ChunkFilters, IndexedChunk, IndexedFile, Repository, ScoredChunk, SkippedFile
 from service.domain.lexical import search_text, unique_terms
 from service.errors import ConfigurationError, Conflict, InvalidInput, NotFound
@@ -29,7 +29,7 @@ from service.ports.chunk_index import Vector
 
 _CHUNK_COLUMNS = (
     "c.id, c.chunk_id, r.name, c.path, c.language, c.kind, c.symbol, c.start_line, c.end_line, c.header, c.text,"
-    " c.content_hash, c.blob_sha, c.commit_sha"
+    " c.embedding_key, c.blob_sha, c.commit_sha"
 )
 # Table names in f-strings below are constants or fts_table(int): never user input (hence the S608 waivers).
 _CHUNKS = f"SELECT {_CHUNK_COLUMNS} FROM chunks c JOIN repositories r ON r.id = c.repo_id"  # noqa: S608
@@ -110,6 +110,10 @@ class SqliteChunkIndex:
                     hint="upgrade ticketsmith, or move the index file away and index again",
                 )
             if version < SCHEMA_VERSION:
+                # A new file reads 0 and gets the schema as it is; an older one is upgraded in place, in order.
+                for old in range(version or SCHEMA_VERSION, SCHEMA_VERSION):
+                    for statement in UPGRADES[old]:
+                        connection.execute(statement)
                 for statement in SCHEMA:
                     connection.execute(statement)
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -205,7 +209,7 @@ class SqliteChunkIndex:
                 first_id = connection.execute("SELECT coalesce(max(id), 0) + 1 FROM chunks").fetchone()[0]
                 connection.executemany(
                     "INSERT INTO chunks (id, chunk_id, repo_id, path, language, kind, symbol, symbol_tail,"
-                    " start_line, end_line, header, text, content_hash, blob_sha, commit_sha)"
+                    " start_line, end_line, header, text, embedding_key, blob_sha, commit_sha)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
@@ -221,7 +225,7 @@ class SqliteChunkIndex:
                             c.end_line,
                             c.header,
                             c.text,
-                            c.content_hash,
+                            c.embedding_key,
                             c.blob_sha,
                             c.commit,
                         )
@@ -353,7 +357,7 @@ class SqliteChunkIndex:
         if vectors.last_seq < last_seq:  # only what was stored since the last load
             vectors.append(
                 connection.execute(
-                    "SELECT seq, content_hash, vector FROM embeddings"
+                    "SELECT seq, embedding_key, vector FROM embeddings"
                     " WHERE model_id = ? AND seq > ? AND seq <= ? ORDER BY seq",
                     (model_id, vectors.last_seq, last_seq),
                 ),
@@ -374,7 +378,7 @@ class SqliteChunkIndex:
         if cached is not None and cached.version == version:
             return cached
         records = connection.execute(
-            "SELECT id, content_hash, language, kind, path FROM chunks WHERE repo_id = ? ORDER BY id", (head[0],)
+            "SELECT id, embedding_key, language, kind, path FROM chunks WHERE repo_id = ? ORDER BY id", (head[0],)
         ).fetchall()
         row_set = RowSet.build(version, vectors, records)
         with self._cache_lock:
@@ -399,14 +403,15 @@ class SqliteChunkIndex:
     # Embeddings
 
     def pending_embeddings(self, *, repository: str, model_id: str, limit: int) -> list[tuple[str, str]]:
+        # One row per key: SQLite takes the bare columns from one row of the group, so header and text agree.
         rows = self._db.get().execute(
-            "SELECT c.content_hash, c.header, c.text FROM chunks c JOIN repositories r ON r.id = c.repo_id"
+            "SELECT c.embedding_key, c.header, c.text FROM chunks c JOIN repositories r ON r.id = c.repo_id"
             " WHERE r.name = ? AND NOT EXISTS (SELECT 1 FROM embeddings e"
-            " WHERE e.model_id = ? AND e.content_hash = c.content_hash)"
-            " GROUP BY c.content_hash ORDER BY c.content_hash LIMIT ?",
+            " WHERE e.model_id = ? AND e.embedding_key = c.embedding_key)"
+            " GROUP BY c.embedding_key ORDER BY c.embedding_key LIMIT ?",
             (repository, model_id, max(limit, 0)),
         )
-        return [(content_hash, f"{header}\n{text}") for content_hash, header, text in rows]
+        return [(key, f"{header}\n{text}") for key, header, text in rows]
 
     def store_embeddings(self, *, model_id: str, vectors: Mapping[str, Vector]) -> None:
         if not vectors:
@@ -419,9 +424,9 @@ class SqliteChunkIndex:
                 "INSERT INTO models (model_id, dimensions) VALUES (?, ?) ON CONFLICT (model_id) DO NOTHING",
                 (model_id, dimensions),
             )
-            # Vectors of content already stored are kept: one model id and one content give one vector.
+            # Vectors already stored are kept: one model id and one embedding key give one vector.
             connection.executemany(
-                "INSERT OR IGNORE INTO embeddings (model_id, content_hash, vector) VALUES (?, ?, ?)",
+                "INSERT OR IGNORE INTO embeddings (model_id, embedding_key, vector) VALUES (?, ?, ?)",
                 [(model_id, h, unit_vector(v).tobytes()) for h, v in rows.items()],
             )
             connection.execute(
@@ -448,8 +453,8 @@ class SqliteChunkIndex:
             if cached is not None and cached[0] == version:
                 return cached[1]
             embedded = connection.execute(
-                "SELECT count(*) FROM chunks c JOIN embeddings e ON e.model_id = ? AND e.content_hash = c.content_hash"
-                " WHERE c.repo_id = ?",
+                "SELECT count(*) FROM chunks c JOIN embeddings e"
+                " ON e.model_id = ? AND e.embedding_key = c.embedding_key WHERE c.repo_id = ?",
                 (model_id, repo_id),
             ).fetchone()[0]
         counts = (int(embedded), int(chunk_count))

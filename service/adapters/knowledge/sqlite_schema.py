@@ -1,12 +1,12 @@
 """The tables of the embedded knowledge index (its own SQLite file; ``PRAGMA user_version`` is the schema version).
 
-A later schema adds statements under a new version number; the index is a cache of the repositories, so a
-version that cannot be migrated in place may also ask the user to index again.
+A later schema adds statements under a new version number (:data:`UPGRADES`); the index is a cache of the
+repositories, so a version that cannot be migrated in place may also ask the user to index again.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS repositories (
@@ -48,12 +48,12 @@ SCHEMA = (
         end_line INTEGER NOT NULL,
         header TEXT NOT NULL,
         text TEXT NOT NULL,
-        content_hash TEXT NOT NULL,
+        embedding_key TEXT NOT NULL,
         blob_sha TEXT NOT NULL,
         commit_sha TEXT NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS chunks_by_path ON chunks (repo_id, path, start_line)",
-    "CREATE INDEX IF NOT EXISTS chunks_by_content ON chunks (repo_id, content_hash)",
+    "CREATE INDEX IF NOT EXISTS chunks_by_embedding ON chunks (repo_id, embedding_key)",
     "CREATE INDEX IF NOT EXISTS chunks_by_symbol ON chunks (repo_id, symbol_tail)",
     # last_seq is the newest embedding of the model, so in-memory matrices know what to load.
     """CREATE TABLE IF NOT EXISTS models (
@@ -65,12 +65,26 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS embeddings (
         seq INTEGER PRIMARY KEY,
         model_id TEXT NOT NULL,
-        content_hash TEXT NOT NULL,
+        embedding_key TEXT NOT NULL,
         vector BLOB NOT NULL,
-        UNIQUE (model_id, content_hash)
+        UNIQUE (model_id, embedding_key)
     )""",
     "CREATE INDEX IF NOT EXISTS embeddings_by_model ON embeddings (model_id, seq)",
 )
+
+# Statements that bring a file at version N to N + 1, in order; a new file gets SCHEMA at SCHEMA_VERSION at once.
+UPGRADES: dict[int, tuple[str, ...]] = {
+    # 1 → 2: vectors are keyed by the chunk's content without its path (the embedding key). The keys already
+    # stored hash the whole content (path included) and keep naming their vectors, which are of that content as
+    # new ones are: nothing is embedded again. Chunks written from now on carry path-free keys, so a file indexed
+    # before is embedded once more the first time it is renamed or copied, and never after.
+    1: (
+        "ALTER TABLE chunks RENAME COLUMN content_hash TO embedding_key",
+        "ALTER TABLE embeddings RENAME COLUMN content_hash TO embedding_key",
+        "DROP INDEX IF EXISTS chunks_by_content",
+        "CREATE INDEX IF NOT EXISTS chunks_by_embedding ON chunks (repo_id, embedding_key)",
+    ),
+}
 
 
 def fts_table(repo_id: int) -> str:

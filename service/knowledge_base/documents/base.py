@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from service.domain.knowledge import file_line
 from service.errors import InvalidInput
 from service.knowledge_base.chunking import TARGET_CHARS, Chunk
 
@@ -270,7 +271,7 @@ def sections_to_chunks(
     chunks: list[Chunk] = []
     for section in fold_empty_sections(sections):
         blocks = section.lead + section.blocks
-        header_lines = [f"# file: {path}"]
+        header_lines = [file_line(path)]
         if section.header:
             header_lines.extend(section.header)
         elif section.path:

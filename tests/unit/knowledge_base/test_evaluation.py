@@ -149,7 +149,7 @@ def chunk(path: str, start: int, end: int) -> IndexedChunk:
         end_line=end,
         header="",
         text="",
-        content_hash=f"{path}{start}",
+        embedding_key=f"{path}{start}",
         blob_sha="0" * 40,
         commit="0" * 40,
     )

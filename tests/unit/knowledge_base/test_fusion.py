@@ -12,7 +12,7 @@ from service.knowledge_base.fusion import Fusion
 def chunk(name: str) -> IndexedChunk:
     return IndexedChunk(
         chunk_id=name, repository="r", path=f"{name}.py", language="python", kind="function", symbol=name,
-        start_line=1, end_line=2, header=name, text=name, content_hash=name, blob_sha="b", commit="c",
+        start_line=1, end_line=2, header=name, text=name, embedding_key=name, blob_sha="b", commit="c",
     )  # fmt: skip
 
 

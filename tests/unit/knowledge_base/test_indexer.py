@@ -13,7 +13,7 @@ from service.domain.knowledge import IndexedChunk, IndexedFile, Repository, Skip
 from service.domain.lexical import search_terms
 from service.knowledge_base.chunking import Chunk
 from service.knowledge_base.embedding import embed_pending
-from service.knowledge_base.indexer import SyncSummary, content_hash, sync_repository
+from service.knowledge_base.indexer import SyncSummary, embedding_key, sync_repository
 from service.knowledge_base.selection import SelectionRules
 from service.knowledge_base.sources import resolve_source
 from tests.knowledge_fakes import CountingEmbedder
@@ -55,7 +55,10 @@ def test_full_index_summary_and_skips(tmp_path: Path) -> None:
     assert not any("not-a-real-token" in c.text for c in every)
     assert _search(index, "parse priority")[0] == "triage/router.py"
     chunk = index.find_symbols(repository="triage", name="parse_priority")[0]
-    assert chunk.content_hash == content_hash(chunk.content)
+    assert chunk.embedding_key == embedding_key(chunk.path_free_content)
+    assert chunk.header.startswith("# file: triage/router.py\n")  # searched, shown and embedded; not in the key
+    assert "triage/router.py" not in chunk.path_free_content
+    assert chunk.path_free_content.startswith("# definition: def parse_priority(title):\n")
     assert (chunk.start_line, chunk.commit) == (16, summary.commit)
 
 
@@ -67,6 +70,7 @@ def test_sync_reprocesses_exactly_the_changed_files_and_never_reembeds(tmp_path:
     embed_pending(index, embedder, "triage", batch=4)
     embedded_before = set(embedder.texts)
     assert len(embedded_before) == len(embedder.texts)  # each content once
+    keys_before = {c.embedding_key for f in INDEXED for c in index.chunks_for_path(repository="triage", path=f)}
     assert index.dense_coverage(repository="triage", model_id=embedder.model_id) == (first.chunks, first.chunks)
     untouched_ids = {c.chunk_id for c in index.chunks_for_path(repository="triage", path="web/badge.js")}
 
@@ -106,12 +110,20 @@ def test_sync_reprocesses_exactly_the_changed_files_and_never_reembeds(tmp_path:
     new_texts = embedder.texts[sum(len(c) for c in embedder.calls[:calls_before]) :]
     assert new_texts
     assert not set(new_texts) & embedded_before
-    changed = {"triage/router.py", "triage/new_rule.py", "web/ticket_copy.ts", "sync/backoff.go"}
+    # The copy and the renamed file have the blobs (so the chunks) of files embedded before: their keys are the
+    # old chunks' keys, though their headers name their new paths, so nothing of theirs is embedded again.
+    for path in ("web/ticket_copy.ts", "sync/backoff.go"):
+        moved = index.chunks_for_path(repository="triage", path=path)
+        assert moved
+        assert all(c.header.startswith(f"# file: {path}") for c in moved)
+        assert {c.embedding_key for c in moved} <= keys_before
+        assert not {c.content for c in moved} & set(new_texts)
+    changed = {"triage/router.py", "triage/new_rule.py"}
     expected = {
         c.content
         for path in changed
         for c in index.chunks_for_path(repository="triage", path=path)
-        if c.content not in embedded_before
+        if c.embedding_key not in keys_before
     }
     assert set(new_texts) == expected
     covered, total = index.dense_coverage(repository="triage", model_id=embedder.model_id)

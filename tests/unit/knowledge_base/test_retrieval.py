@@ -64,7 +64,7 @@ def build(embedded: Sequence[str] | None = None) -> InMemoryChunkIndex:
             IndexedChunk(
                 chunk_id=f"demo:{path}", repository="demo", path=path, language=language, kind=kind, symbol=symbol,
                 start_line=3, end_line=9, header=header, text=text,
-                content_hash=hashlib.sha256(f"{header}\n{text}".encode()).hexdigest(), blob_sha="b" * 40,
+                embedding_key=hashlib.sha256(f"{header}\n{text}".encode()).hexdigest(), blob_sha="b" * 40,
                 commit="abc123",
             )
         )  # fmt: skip
@@ -75,7 +75,7 @@ def build(embedded: Sequence[str] | None = None) -> InMemoryChunkIndex:
     chosen = [c for c in chunks if embedded is None or c.path in embedded]
     if chosen:
         vectors = embedder.embed_documents([c.content for c in chosen])
-        by_hash = {c.content_hash: v for c, v in zip(chosen, vectors, strict=True)}
+        by_hash = {c.embedding_key: v for c, v in zip(chosen, vectors, strict=True)}
         index.store_embeddings(model_id=embedder.model_id, vectors=by_hash)
     return index
 

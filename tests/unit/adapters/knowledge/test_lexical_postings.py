@@ -33,7 +33,7 @@ def corpus(count: int, seed: int) -> list[IndexedChunk]:
             IndexedChunk(
                 chunk_id=f"demo:{i}", repository="demo", path=path, language="markdown" if i % 3 == 0 else "python",
                 kind="function" if i % 2 else "code", symbol="", start_line=1, end_line=2, header="", text=text,
-                content_hash=hashlib.sha256(f"{i}\n{text}".encode()).hexdigest(), blob_sha="b" * 40, commit="c",
+                embedding_key=hashlib.sha256(f"{i}\n{text}".encode()).hexdigest(), blob_sha="b" * 40, commit="c",
             )
         )  # fmt: skip
     return chunks
@@ -109,7 +109,7 @@ def test_a_search_after_a_change_sees_the_change(tmp_path: Path) -> None:
         repository = Repository("demo", "/src", "/src", None, "c", None)
         index.apply_changes(repository=repository, removed_paths=[], files=files, chunks=chunks, skipped=[])
         assert index.search_lexical(repository="demo", terms=["uniqueword"], k=5) == []
-        changed = [replace(chunks[0], text="uniqueword here", content_hash="f" * 64)]
+        changed = [replace(chunks[0], text="uniqueword here", embedding_key="f" * 64)]
         index.apply_changes(repository=repository, removed_paths=[], files=files[:1], chunks=changed, skipped=[])
         hits = index.search_lexical(repository="demo", terms=["uniqueword"], k=5)
         assert [h.chunk.chunk_id for h in hits] == [chunks[0].chunk_id]

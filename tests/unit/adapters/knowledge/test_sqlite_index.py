@@ -1,5 +1,5 @@
-"""What only the embedded SQLite index does: share one file between instances, refuse newer schemas, and keep
-searches consistent while another thread writes."""
+"""What only the embedded SQLite index does: share one file between instances, refuse newer schemas, upgrade older
+ones in place, and keep searches consistent while another thread writes."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def chunk(path: str, text: str, commit: str) -> IndexedChunk:
     return IndexedChunk(
         chunk_id=f"demo:{path}", repository="demo", path=path, language="python", kind="function", symbol="",
         start_line=1, end_line=5, header=header, text=text,
-        content_hash=hashlib.sha256(f"{header}\n{text}".encode()).hexdigest(), blob_sha=commit * 5, commit=commit,
+        embedding_key=hashlib.sha256(f"{header}\n{text}".encode()).hexdigest(), blob_sha=commit * 5, commit=commit,
     )  # fmt: skip
 
 
@@ -36,7 +36,7 @@ def apply(index: SqliteChunkIndex, chunks: list[IndexedChunk], commit: str) -> N
 
 def vectors_for(chunks: list[IndexedChunk], seed: int = 1) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {c.content_hash: rng.standard_normal(8).astype(np.float32) for c in chunks}
+    return {c.embedding_key: rng.standard_normal(8).astype(np.float32) for c in chunks}
 
 
 def test_two_instances_on_one_file_see_each_others_changes(tmp_path: Path) -> None:
@@ -73,6 +73,46 @@ def test_an_index_written_by_a_newer_schema_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as raised:
         SqliteChunkIndex(path)
     assert "index again" in (raised.value.hint or "")
+
+
+def test_an_index_of_schema_1_is_upgraded_in_place_and_keeps_its_vectors(tmp_path: Path) -> None:
+    path = tmp_path / "knowledge.db"
+    index = SqliteChunkIndex(path)
+    old = [chunk("m0.py", "old body", "c1")]  # keyed by the hash of its header and text, as schema 1 keyed it
+    apply(index, old, "c1")
+    vectors = vectors_for(old)
+    index.store_embeddings(model_id=MODEL, vectors=vectors)
+    index.close()
+    with closing(sqlite3.connect(path)) as connection:  # back to what schema 1 wrote: keys named content_hash
+        for statement in (
+            "ALTER TABLE chunks RENAME COLUMN embedding_key TO content_hash",
+            "ALTER TABLE embeddings RENAME COLUMN embedding_key TO content_hash",
+            "DROP INDEX chunks_by_embedding",
+            "CREATE INDEX chunks_by_content ON chunks (repo_id, content_hash)",
+            "PRAGMA user_version = 1",
+        ):
+            connection.execute(statement)
+        connection.commit()
+
+    upgraded = SqliteChunkIndex(path)
+    try:
+        with closing(sqlite3.connect(path)) as connection:
+            assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
+            names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+            assert "chunks_by_embedding" in names
+            assert "chunks_by_content" not in names
+        assert upgraded.get_chunks(chunk_ids=[old[0].chunk_id]) == old
+        assert upgraded.dense_coverage(repository="demo", model_id=MODEL) == (1, 1)  # nothing to embed again
+        assert upgraded.pending_embeddings(repository="demo", model_id=MODEL, limit=10) == []
+        hits = upgraded.search_dense(repository="demo", model_id=MODEL, vector=vectors[old[0].embedding_key], k=1)
+        assert [h.chunk for h in hits] == old
+        new = [chunk("m1.py", "new body", "c2")]
+        apply(upgraded, new, "c2")
+        assert upgraded.pending_embeddings(repository="demo", model_id=MODEL, limit=10) == [
+            (new[0].embedding_key, new[0].content)
+        ]
+    finally:
+        upgraded.close()
 
 
 def test_an_unusable_path_is_a_configuration_error(tmp_path: Path) -> None:
