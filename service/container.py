@@ -28,6 +28,8 @@ from service.adapters.jira import JiraTracker, build_issue_tracker
 from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.adapters.knowledge.postgres import PostgresChunkIndex
 from service.adapters.knowledge.sqlite import SqliteChunkIndex
+from service.adapters.llm import build_llm
+from service.adapters.llm.openai_compat import OpenAICompatibleLLM
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
 from service.adapters.storage.findings import SqlFindingStore
@@ -52,6 +54,7 @@ from service.ports.embedder import Embedder
 from service.ports.finding_store import FindingStore
 from service.ports.issue_tracker import IssueTracker
 from service.ports.job_queue import JobQueue
+from service.ports.llm import LLM
 from service.ports.ticket_ledger import TicketLedger
 from service.quality.checkers import all_checkers
 from service.quality.job import QUALITY_CHECK, quality_check_handler
@@ -78,6 +81,7 @@ class Container:
     issue_tracker: IssueTracker
     ticket_ledger: TicketLedger
     ticket_filer: TicketFiler
+    llm: LLM | None = None  # None: no model configured, the deterministic planner runs
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -97,6 +101,7 @@ def build_container(
     chunk_index: ChunkIndex | None = None,
     embedder: Embedder | None = None,
     issue_tracker: IssueTracker | None = None,
+    llm: LLM | None = None,
 ) -> Container:
     """Build the container for ``settings``.
 
@@ -106,7 +111,8 @@ def build_container(
     invalid action-group definition. ``embedder`` replaces the one ``settings.embeddings`` picks (not yet loaded);
     ``chunk_index`` the knowledge index :func:`build_chunk_index` picks. ``issue_tracker`` replaces the one
     chosen from settings (Jira when ``TICKETSMITH_JIRA__URL`` is set, else the local dry-run store in the service
-    database).
+    database). ``llm`` replaces the model ``settings.llm`` picks (:func:`build_llm`; None there when no model is
+    configured).
     """
     job_queue: JobQueue
     finding_store: FindingStore
@@ -146,6 +152,9 @@ def build_container(
         registry=registry, recorder=recorder, timeout_seconds=settings.server.handler_timeout_seconds
     )
     embedder = embedder or build_embedder(settings)
+    llm = llm if llm is not None else build_llm(settings)
+    if isinstance(llm, OpenAICompatibleLLM):
+        closers.append(llm.close)
     if chunk_index is None:
         chunk_index = build_chunk_index(settings, engine=engine, closers=closers)
     # Hybrid search runs its lexical half here while the query is embedded and searched densely.
@@ -165,6 +174,7 @@ def build_container(
         issue_tracker=tracker,
         ticket_ledger=ticket_ledger,
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
+        llm=llm,
         readiness=readiness,
         _closers=closers,
     )
