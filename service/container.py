@@ -33,7 +33,9 @@ from service.adapters.storage.engine import DatabaseReadiness, create_database_e
 from service.adapters.storage.findings import SqlFindingStore
 from service.adapters.storage.jobs import SqlJobQueue
 from service.adapters.storage.memory import InMemoryActionCallLog, InMemoryFindingStore, InMemoryJobQueue
+from service.adapters.storage.memory_runs import InMemoryRunStore
 from service.adapters.storage.migrate import current_revision, upgrade_to_head
+from service.adapters.storage.runs import SqlRunStore
 from service.adapters.tickets.ledger import SqlTicketLedger
 from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
 from service.adapters.tickets.memory import InMemoryTicketLedger
@@ -52,6 +54,7 @@ from service.ports.embedder import Embedder
 from service.ports.finding_store import FindingStore
 from service.ports.issue_tracker import IssueTracker
 from service.ports.job_queue import JobQueue
+from service.ports.run_store import RunStore
 from service.ports.ticket_ledger import TicketLedger
 from service.quality.checkers import all_checkers
 from service.quality.job import QUALITY_CHECK, quality_check_handler
@@ -78,6 +81,7 @@ class Container:
     issue_tracker: IssueTracker
     ticket_ledger: TicketLedger
     ticket_filer: TicketFiler
+    run_store: RunStore
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -112,6 +116,7 @@ def build_container(
     finding_store: FindingStore
     ticket_ledger: TicketLedger
     local_tracker: LocalIssueTracker
+    run_store: RunStore
     if in_memory and call_log is None:
         call_log = InMemoryActionCallLog()
     registry = ActionGroupRegistry()
@@ -128,6 +133,7 @@ def build_container(
         finding_store = SqlFindingStore(engine)
         ticket_ledger = SqlTicketLedger(engine)
         local_tracker = LocalIssueTracker(engine)
+        run_store = SqlRunStore(engine)
         readiness.append(DatabaseReadiness(engine))
         backend = make_url(settings.resolved_database_url).get_backend_name()
     else:
@@ -135,6 +141,7 @@ def build_container(
         finding_store = InMemoryFindingStore()
         ticket_ledger = InMemoryTicketLedger()
         local_tracker = in_memory_local_tracker()
+        run_store = InMemoryRunStore()
         backend = "memory"
     jira_tracker = None if issue_tracker else build_issue_tracker(settings)  # None: no Jira configured
     if isinstance(jira_tracker, JiraTracker):
@@ -165,6 +172,7 @@ def build_container(
         issue_tracker=tracker,
         ticket_ledger=ticket_ledger,
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
+        run_store=run_store,
         readiness=readiness,
         _closers=closers,
     )
