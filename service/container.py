@@ -35,7 +35,9 @@ from service.adapters.storage.engine import DatabaseReadiness, create_database_e
 from service.adapters.storage.findings import SqlFindingStore
 from service.adapters.storage.jobs import SqlJobQueue
 from service.adapters.storage.memory import InMemoryActionCallLog, InMemoryFindingStore, InMemoryJobQueue
+from service.adapters.storage.memory_runs import InMemoryRunStore
 from service.adapters.storage.migrate import current_revision, upgrade_to_head
+from service.adapters.storage.runs import SqlRunStore
 from service.adapters.tickets.ledger import SqlTicketLedger
 from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
 from service.adapters.tickets.memory import InMemoryTicketLedger
@@ -55,6 +57,7 @@ from service.ports.finding_store import FindingStore
 from service.ports.issue_tracker import IssueTracker
 from service.ports.job_queue import JobQueue
 from service.ports.llm import LLM
+from service.ports.run_store import RunStore
 from service.ports.ticket_ledger import TicketLedger
 from service.quality.checkers import all_checkers
 from service.quality.job import QUALITY_CHECK, quality_check_handler
@@ -81,6 +84,7 @@ class Container:
     issue_tracker: IssueTracker
     ticket_ledger: TicketLedger
     ticket_filer: TicketFiler
+    run_store: RunStore
     llm: LLM | None = None  # None: no model configured, the deterministic planner runs
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -118,6 +122,7 @@ def build_container(
     finding_store: FindingStore
     ticket_ledger: TicketLedger
     local_tracker: LocalIssueTracker
+    run_store: RunStore
     if in_memory and call_log is None:
         call_log = InMemoryActionCallLog()
     registry = ActionGroupRegistry()
@@ -134,6 +139,7 @@ def build_container(
         finding_store = SqlFindingStore(engine)
         ticket_ledger = SqlTicketLedger(engine)
         local_tracker = LocalIssueTracker(engine)
+        run_store = SqlRunStore(engine)
         readiness.append(DatabaseReadiness(engine))
         backend = make_url(settings.resolved_database_url).get_backend_name()
     else:
@@ -141,6 +147,7 @@ def build_container(
         finding_store = InMemoryFindingStore()
         ticket_ledger = InMemoryTicketLedger()
         local_tracker = in_memory_local_tracker()
+        run_store = InMemoryRunStore()
         backend = "memory"
     jira_tracker = None if issue_tracker else build_issue_tracker(settings)  # None: no Jira configured
     if isinstance(jira_tracker, JiraTracker):
@@ -174,6 +181,7 @@ def build_container(
         issue_tracker=tracker,
         ticket_ledger=ticket_ledger,
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
+        run_store=run_store,
         llm=llm,
         readiness=readiness,
         _closers=closers,
