@@ -42,7 +42,7 @@ from service.adapters.tickets.ledger import SqlTicketLedger
 from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
 from service.adapters.tickets.memory import InMemoryTicketLedger
 from service.errors import ConfigurationError
-from service.guardrails.gates import gate_issue_tracker
+from service.guardrails.gates import gate_issue_tracker, gate_llm
 from service.guardrails.policy import ActionPolicy, ActionTraits
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, jira_webhook_handler
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
@@ -165,6 +165,7 @@ def build_container(
     llm = llm if llm is not None else build_llm(settings)
     if isinstance(llm, OpenAICompatibleLLM):
         closers.append(llm.close)
+    llm = gate_llm(settings, llm)  # prompts to hosted models pass the redaction gate
     if chunk_index is None:
         chunk_index = build_chunk_index(settings, engine=engine, closers=closers)
     # Hybrid search runs its lexical half here while the query is embedded and searched densely.

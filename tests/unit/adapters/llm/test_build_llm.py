@@ -14,7 +14,8 @@ from service.adapters.llm.openai_compat import OpenAICompatibleLLM
 from service.adapters.llm.scripted import ScriptedLLM
 from service.container import build_container
 from service.errors import ConfigurationError
-from service.settings import LLMSettings
+from service.guardrails.gates import RedactingLLM
+from service.settings import GuardrailSettings, LLMSettings
 from tests.conftest import make_settings
 from tests.llm_fakes import text_reply
 
@@ -74,12 +75,18 @@ def test_missing_settings_are_configuration_errors_with_hints(
 def test_the_container_holds_the_given_model_or_the_configured_one(tmp_path: Path) -> None:
     scripted = ScriptedLLM([text_reply("hi")])
     container = build_container(make_settings(tmp_path), in_memory=True, llm=scripted)
-    assert container.llm is scripted
+    assert isinstance(container.llm, RedactingLLM)  # prompts pass the redaction gate
+    assert container.llm.inner is scripted
     container.close()
+    ungated = make_settings(tmp_path, guardrails=GuardrailSettings(redact_secrets=False))
+    bare = build_container(ungated, in_memory=True, llm=scripted)
+    assert bare.llm is scripted
+    bare.close()
     plain = build_container(make_settings(tmp_path), in_memory=True)
     assert plain.llm is None
     plain.close()
     settings = make_settings(tmp_path, llm=LLMSettings(provider="openai", model="m", base_url="http://127.0.0.1:9/v1"))
     configured = build_container(settings, in_memory=True)
-    assert isinstance(configured.llm, OpenAICompatibleLLM)
+    assert isinstance(configured.llm, RedactingLLM)
+    assert isinstance(configured.llm.inner, OpenAICompatibleLLM)
     configured.close()
