@@ -28,16 +28,22 @@ from service.adapters.jira import JiraTracker, build_issue_tracker
 from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.adapters.knowledge.postgres import PostgresChunkIndex
 from service.adapters.knowledge.sqlite import SqliteChunkIndex
+from service.adapters.llm import build_llm
+from service.adapters.llm.openai_compat import OpenAICompatibleLLM
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
 from service.adapters.storage.findings import SqlFindingStore
 from service.adapters.storage.jobs import SqlJobQueue
 from service.adapters.storage.memory import InMemoryActionCallLog, InMemoryFindingStore, InMemoryJobQueue
+from service.adapters.storage.memory_runs import InMemoryRunStore
 from service.adapters.storage.migrate import current_revision, upgrade_to_head
+from service.adapters.storage.runs import SqlRunStore
 from service.adapters.tickets.ledger import SqlTicketLedger
 from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
 from service.adapters.tickets.memory import InMemoryTicketLedger
 from service.errors import ConfigurationError
+from service.guardrails.gates import gate_issue_tracker, gate_llm
+from service.guardrails.policy import ActionPolicy, ActionTraits
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, jira_webhook_handler
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
@@ -52,6 +58,8 @@ from service.ports.embedder import Embedder
 from service.ports.finding_store import FindingStore
 from service.ports.issue_tracker import IssueTracker
 from service.ports.job_queue import JobQueue
+from service.ports.llm import LLM
+from service.ports.run_store import RunStore
 from service.ports.ticket_ledger import TicketLedger
 from service.quality.checkers import all_checkers
 from service.quality.job import QUALITY_CHECK, quality_check_handler
@@ -78,6 +86,8 @@ class Container:
     issue_tracker: IssueTracker
     ticket_ledger: TicketLedger
     ticket_filer: TicketFiler
+    run_store: RunStore
+    llm: LLM | None = None  # None: no model configured, the deterministic planner runs
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -97,6 +107,7 @@ def build_container(
     chunk_index: ChunkIndex | None = None,
     embedder: Embedder | None = None,
     issue_tracker: IssueTracker | None = None,
+    llm: LLM | None = None,
 ) -> Container:
     """Build the container for ``settings``.
 
@@ -106,12 +117,14 @@ def build_container(
     invalid action-group definition. ``embedder`` replaces the one ``settings.embeddings`` picks (not yet loaded);
     ``chunk_index`` the knowledge index :func:`build_chunk_index` picks. ``issue_tracker`` replaces the one
     chosen from settings (Jira when ``TICKETSMITH_JIRA__URL`` is set, else the local dry-run store in the service
-    database).
+    database). ``llm`` replaces the model ``settings.llm`` picks (:func:`build_llm`; None there when no model is
+    configured).
     """
     job_queue: JobQueue
     finding_store: FindingStore
     ticket_ledger: TicketLedger
     local_tracker: LocalIssueTracker
+    run_store: RunStore
     if in_memory and call_log is None:
         call_log = InMemoryActionCallLog()
     registry = ActionGroupRegistry()
@@ -128,6 +141,7 @@ def build_container(
         finding_store = SqlFindingStore(engine)
         ticket_ledger = SqlTicketLedger(engine)
         local_tracker = LocalIssueTracker(engine)
+        run_store = SqlRunStore(engine)
         readiness.append(DatabaseReadiness(engine))
         backend = make_url(settings.resolved_database_url).get_backend_name()
     else:
@@ -135,17 +149,23 @@ def build_container(
         finding_store = InMemoryFindingStore()
         ticket_ledger = InMemoryTicketLedger()
         local_tracker = in_memory_local_tracker()
+        run_store = InMemoryRunStore()
         backend = "memory"
     jira_tracker = None if issue_tracker else build_issue_tracker(settings)  # None: no Jira configured
     if isinstance(jira_tracker, JiraTracker):
         closers.append(jira_tracker.close)
     tracker: IssueTracker = issue_tracker or jira_tracker or local_tracker
+    tracker = gate_issue_tracker(settings, tracker)  # secrets never reach a ticket or comment
     recorder = CallRecorder(call_log)
     closers.append(recorder.close)
     dispatcher = ActionDispatcher(
         registry=registry, recorder=recorder, timeout_seconds=settings.server.handler_timeout_seconds
     )
     embedder = embedder or build_embedder(settings)
+    llm = llm if llm is not None else build_llm(settings)
+    if isinstance(llm, OpenAICompatibleLLM):
+        closers.append(llm.close)
+    llm = gate_llm(settings, llm)  # prompts to hosted models pass the redaction gate
     if chunk_index is None:
         chunk_index = build_chunk_index(settings, engine=engine, closers=closers)
     # Hybrid search runs its lexical half here while the query is embedded and searched densely.
@@ -165,6 +185,8 @@ def build_container(
         issue_tracker=tracker,
         ticket_ledger=ticket_ledger,
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
+        run_store=run_store,
+        llm=llm,
         readiness=readiness,
         _closers=closers,
     )
@@ -195,6 +217,23 @@ def build_container(
     for factory in extra_groups:
         registry.add(factory(container))
     return container
+
+
+def action_policy(container: Container) -> ActionPolicy:
+    """The per-trigger allow-lists of ``settings.guardrails``, telling reads from writes (and the writes Bedrock
+    confirms) by the operations registered in the container."""
+    registry = container.registry
+
+    def traits(action: str) -> ActionTraits | None:
+        group, _, operation_id = action.partition(".")
+        if group not in {registered.name for registered in registry}:
+            return None
+        operation = registry.group(group).operation_table().get(operation_id)
+        if operation is None:
+            return None
+        return ActionTraits(writes=operation.writes, bedrock_confirms=operation.require_confirmation)
+
+    return ActionPolicy(container.settings.guardrails, actions=traits)
 
 
 def _knowledge_base(
