@@ -20,6 +20,7 @@ from service.action_groups.dispatcher import ActionDispatcher
 from service.action_groups.handlers.codebase import CodebaseActions, codebase_group
 from service.action_groups.handlers.jira import JiraActions, jira_group
 from service.action_groups.handlers.quality import QualityActions, quality_group
+from service.action_groups.handlers.runs import RunsActions, runs_group
 from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
 from service.action_groups.registry import ActionGroupRegistry
@@ -33,25 +34,31 @@ from service.adapters.storage.engine import DatabaseReadiness, create_database_e
 from service.adapters.storage.findings import SqlFindingStore
 from service.adapters.storage.jobs import SqlJobQueue
 from service.adapters.storage.memory import InMemoryActionCallLog, InMemoryFindingStore, InMemoryJobQueue
+from service.adapters.storage.memory_runs import InMemoryRunStore
 from service.adapters.storage.migrate import current_revision, upgrade_to_head
 from service.adapters.tickets.ledger import SqlTicketLedger
 from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
 from service.adapters.tickets.memory import InMemoryTicketLedger
+from service.api.knowledge_bases import check_source_allowed
+from service.domain.runs import Budget
 from service.errors import ConfigurationError
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, jira_webhook_handler
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
-from service.jobs.worker import Periodic, Worker
+from service.jobs.worker import JobHandler, Periodic, Worker
 from service.knowledge_base.fusion import Fusion
 from service.knowledge_base.job import KB_EMBED, KB_SYNC, kb_embed_handler, kb_sync_handler
 from service.knowledge_base.library import KnowledgeBase
 from service.knowledge_base.retrieval import HybridRetriever
 from service.knowledge_base.selection import SelectionRules
+from service.orchestrator.job import WORKFLOW_SCAN, RunAdvancer, jira_scan_handler, workflow_run_handler
+from service.orchestrator.runs import WORKFLOW_RUN, RunService
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
 from service.ports.chunk_index import ChunkIndex
 from service.ports.embedder import Embedder
 from service.ports.finding_store import FindingStore
 from service.ports.issue_tracker import IssueTracker
 from service.ports.job_queue import JobQueue
+from service.ports.run_store import RunStore
 from service.ports.ticket_ledger import TicketLedger
 from service.quality.checkers import all_checkers
 from service.quality.job import QUALITY_CHECK, quality_check_handler
@@ -78,6 +85,8 @@ class Container:
     issue_tracker: IssueTracker
     ticket_ledger: TicketLedger
     ticket_filer: TicketFiler
+    run_store: RunStore
+    runs: RunService
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -112,6 +121,7 @@ def build_container(
     finding_store: FindingStore
     ticket_ledger: TicketLedger
     local_tracker: LocalIssueTracker
+    run_store: RunStore
     if in_memory and call_log is None:
         call_log = InMemoryActionCallLog()
     registry = ActionGroupRegistry()
@@ -128,6 +138,7 @@ def build_container(
         finding_store = SqlFindingStore(engine)
         ticket_ledger = SqlTicketLedger(engine)
         local_tracker = LocalIssueTracker(engine)
+        run_store = InMemoryRunStore()
         readiness.append(DatabaseReadiness(engine))
         backend = make_url(settings.resolved_database_url).get_backend_name()
     else:
@@ -135,6 +146,7 @@ def build_container(
         finding_store = InMemoryFindingStore()
         ticket_ledger = InMemoryTicketLedger()
         local_tracker = in_memory_local_tracker()
+        run_store = InMemoryRunStore()
         backend = "memory"
     jira_tracker = None if issue_tracker else build_issue_tracker(settings)  # None: no Jira configured
     if isinstance(jira_tracker, JiraTracker):
@@ -165,6 +177,8 @@ def build_container(
         issue_tracker=tracker,
         ticket_ledger=ticket_ledger,
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
+        run_store=run_store,
+        runs=run_service(settings, run_store, job_queue),
         readiness=readiness,
         _closers=closers,
     )
@@ -192,6 +206,7 @@ def build_container(
             )
         )
     )
+    registry.add(runs_group(RunsActions(service=container.runs, check_repository=api_repository_check(container))))
     for factory in extra_groups:
         registry.add(factory(container))
     return container
@@ -217,6 +232,40 @@ def _knowledge_base(
         rules=SelectionRules(max_file_bytes=indexing.max_file_bytes, max_document_bytes=indexing.max_document_bytes),
         embed_batch=settings.embeddings.batch_size,
     )
+
+
+WORKFLOWS = ("scan",)
+"""The workflows runs may name."""
+
+
+def default_budget(settings: Settings) -> Budget:
+    """The budget of a run that asks for no lower one (``settings.orchestrator``)."""
+    limits = settings.orchestrator
+    return Budget(
+        max_steps=limits.max_steps,
+        max_tokens=limits.max_tokens,
+        max_seconds=limits.max_seconds,
+        max_tickets=limits.max_tickets,
+    )
+
+
+def run_service(settings: Settings, store: RunStore, queue: JobQueue) -> RunService:
+    """Runs kept in ``store`` and advanced by ``workflow.run`` jobs on ``queue``."""
+    planner = settings.llm.model if settings.llm.provider != "none" and settings.llm.model else "deterministic"
+    return RunService(store=store, queue=queue, budget=default_budget(settings), workflows=WORKFLOWS, planner=planner)
+
+
+def api_repository_check(container: Container) -> Callable[[str | None], str]:
+    """What an API caller may name as a run's repository: an indexed repository's name (none: the only one
+    indexed), or a path or clone URL it may have indexed (``settings.indexing``)."""
+    knowledge, indexing = container.knowledge, container.settings.indexing
+
+    def check(repository: str | None) -> str:
+        if repository is None or knowledge.known(repository):
+            return knowledge.default_repository(repository)
+        return check_source_allowed(repository, indexing)
+
+    return check
 
 
 def ticket_project(settings: Settings) -> str | None:
@@ -266,8 +315,9 @@ def scratch_chunk_index(directory: Path) -> tuple[ChunkIndex, Callable[[], None]
     return index, index.close
 
 
-def build_worker(container: Container, *, worker_id: str) -> Worker:
-    """A job worker for every job kind this service defines, with its periodic housekeeping."""
+def build_worker(container: Container, *, worker_id: str, engine: RunAdvancer | None = None) -> Worker:
+    """A job worker for every job kind this service defines, with its periodic housekeeping. ``engine``
+    replaces the workflow engine built from the container (tests)."""
     jobs = container.settings.jobs
     periodic: tuple[Periodic, ...] = ()
     if jobs.call_retention_days > 0:
@@ -288,12 +338,25 @@ def build_worker(container: Container, *, worker_id: str) -> Worker:
             ),
             KB_SYNC: kb_sync_handler(container.knowledge, container.job_queue),
             KB_EMBED: kb_embed_handler(container.knowledge),
+            **workflow_handlers(container, engine),
         },
         worker_id=worker_id,
         lease_seconds=jobs.lease_seconds,
         poll_interval=jobs.poll_interval_seconds,
         periodic=periodic,
+        renewing={WORKFLOW_RUN},  # a run is bounded by its own budget, and keeps its lease while it runs
     )
+
+
+def workflow_handlers(container: Container, engine: RunAdvancer | None) -> dict[str, JobHandler]:
+    """The jobs that run workflows: ``workflow.run`` advances a run, ``workflow.scan`` (a Jira trigger) starts
+    one. ``workflow.suggest`` has no handler yet: those jobs wait for the suggest workflow."""
+    handlers: dict[str, JobHandler] = {
+        WORKFLOW_SCAN: jira_scan_handler(container.runs, default_repository=container.knowledge.default_repository),
+    }
+    if engine is not None:
+        handlers[WORKFLOW_RUN] = workflow_run_handler(container.run_store, engine)
+    return handlers
 
 
 def redacted_database_url(settings: Settings) -> str:
