@@ -136,3 +136,45 @@ local_ticket_links = Table(
     Column("to_id", Integer, ForeignKey("local_tickets.id", ondelete="CASCADE"), primary_key=True),
     Column("link_type", String(64), primary_key=True),
 )
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("workflow", String(100), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("principal", String(200), nullable=False),
+    Column("repository", Text, nullable=True),
+    Column("parameters", JSON, nullable=False),
+    Column("budget", JSON, nullable=False),
+    Column("usage", JSON, nullable=False),
+    Column("step", String(100), nullable=True),
+    Column("checkpoint", JSON, nullable=False),
+    Column("result", JSON, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("planner", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("dedup_key", String(200), nullable=True, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Index("ix_runs_created_at", "created_at"),
+    Index("ix_runs_state_created_at", "state", "created_at"),
+    Index("ix_runs_workflow_created_at", "workflow", "created_at"),
+)
+
+# No foreign key to runs: the port lets spans arrive for any run id (the in-memory store does not check either).
+run_spans = Table(
+    "run_spans",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("sequence", Integer, primary_key=True),
+    Column("trace_id", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attributes", JSON, nullable=False),
+)
