@@ -256,15 +256,15 @@ def run_service(settings: Settings, store: RunStore, queue: JobQueue) -> RunServ
     return RunService(store=store, queue=queue, budget=default_budget(settings), workflows=WORKFLOWS, planner=planner)
 
 
-def api_repository_check(container: Container) -> Callable[[str | None], str]:
-    """What an API caller may name as a run's repository: an indexed repository's name (none: the only one
-    indexed), or a path or clone URL it may have indexed (``settings.indexing``)."""
+def api_repository_check(container: Container) -> Callable[[str | None], tuple[str | None, str | None]]:
+    """What an API caller may name as a run's repository, as ``(name, source)``: an indexed repository's name
+    (none: the only one indexed), or a path or clone URL it may have indexed (``settings.indexing``)."""
     knowledge, indexing = container.knowledge, container.settings.indexing
 
-    def check(repository: str | None) -> str:
+    def check(repository: str | None) -> tuple[str | None, str | None]:
         if repository is None or knowledge.known(repository):
-            return knowledge.default_repository(repository)
-        return check_source_allowed(repository, indexing)
+            return knowledge.default_repository(repository), None
+        return None, check_source_allowed(repository, indexing)
 
     return check
 

@@ -19,9 +19,10 @@ from service.orchestrator.runs import BudgetRequest, RunService, lowered
 
 STATES = "queued, running, paused, succeeded, stopped, failed or cancelled"
 
-RepositoryCheck = Callable[[str | None], str]
-"""Resolves a requested repository for an API caller (raising Forbidden/NotFound/InvalidInput) to what the run
-records: an indexed repository's name, or a path or clone URL the caller may have indexed."""
+RepositoryCheck = Callable[[str | None], tuple[str | None, str | None]]
+"""Resolves a requested repository for an API caller to ``(name, source)``: an indexed repository's name (and no
+source), or no name and a path or clone URL the caller may have indexed. Raises Forbidden, NotFound or
+InvalidInput."""
 
 
 class StartRunBody(BaseModel):
@@ -94,10 +95,12 @@ class RunOut(BaseModel):
     state: str = Field(description=f"One of {STATES}.")
     trigger: str = Field(description="How it was started: rest, bedrock, chat, cli, lambda or jira.")
     principal: str = Field(description="Name of the API key that started it.")
-    repository: str | None = Field(default=None, description="Repository it works on.")
+    repository: str | None = Field(
+        default=None, description="Name of the indexed repository it works on (none: it indexes parameters.source)."
+    )
     step: str | None = Field(default=None, description="Step it runs next (none once it has ended).")
     planner: str = Field(description="What decided the steps: a model id, or deterministic when no model was used.")
-    parameters: dict[str, Any] = Field(description="Parameters it was started with (since, dry_run, ...).")
+    parameters: dict[str, Any] = Field(description="Parameters it was started with (since, dry_run, source).")
     budget: BudgetOut = Field(description="Its budget.")
     usage: UsageOut = Field(description="What it has spent.")
     result: dict[str, Any] | None = Field(default=None, description="Its summary, once it has ended.")
@@ -162,12 +165,15 @@ class RunsActions:
         # The request's own mistakes are named before the repository is looked up (which reads the index).
         self._service.check_workflow(body.workflow)
         lowered(self._service.default_budget, budget)
-        repository = await anyio.to_thread.run_sync(self._check, body.repository)
+        name, source = await anyio.to_thread.run_sync(self._check, body.repository)
+        parameters: dict[str, Any] = {"since": body.since, "dry_run": body.dry_run}
+        if source is not None:
+            parameters["source"] = source
         run = await anyio.to_thread.run_sync(
             lambda: self._service.start(
                 workflow=body.workflow,
-                repository=repository,
-                parameters={"since": body.since, "dry_run": body.dry_run},
+                repository=name,
+                parameters=parameters,
                 trigger=ctx.trigger,
                 principal=ctx.principal.name,
                 budget=budget,
