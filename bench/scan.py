@@ -45,6 +45,7 @@ from service.adapters.embeddings import build_embedder  # noqa: E402
 from service.container import Container, build_container, build_worker  # noqa: E402
 from service.domain.action_calls import Trigger  # noqa: E402
 from service.domain.runs import Run, SpanKind  # noqa: E402
+from service.knowledge_base.sources import default_name  # noqa: E402
 from service.ports.embedder import Embedder, Matrix  # noqa: E402
 from service.settings import JiraSettings, JobsSettings, Settings  # noqa: E402
 from tests.fakes.jira_server import FakeJira, FakeJiraServer  # noqa: E402
@@ -142,7 +143,7 @@ def scan_once(container: Container, embedder: TimedEmbedder, site: FakeJira, rep
     started = time.perf_counter()
     run = container.runs.start(
         workflow="scan",
-        repository=None,
+        repository=default_name(str(repository)),
         parameters={"source": str(repository), "since": None, "dry_run": False},
         trigger=Trigger.CLI,
         principal="bench",

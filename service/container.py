@@ -51,6 +51,7 @@ from service.knowledge_base.job import KB_EMBED, KB_SYNC, kb_embed_handler, kb_s
 from service.knowledge_base.library import KnowledgeBase
 from service.knowledge_base.retrieval import HybridRetriever
 from service.knowledge_base.selection import SelectionRules
+from service.knowledge_base.sources import default_name
 from service.orchestrator.job import WORKFLOW_SCAN, RunAdvancer, jira_scan_handler, workflow_run_handler
 from service.orchestrator.runs import WORKFLOW_RUN, RunService
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
@@ -258,13 +259,15 @@ def run_service(settings: Settings, store: RunStore, queue: JobQueue) -> RunServ
 
 def api_repository_check(container: Container) -> Callable[[str | None], tuple[str | None, str | None]]:
     """What an API caller may name as a run's repository, as ``(name, source)``: an indexed repository's name
-    (none: the only one indexed), or a path or clone URL it may have indexed (``settings.indexing``)."""
+    (none: the only one indexed) and no source, or a path or clone URL it may have indexed
+    (``settings.indexing``) and the name it is indexed under."""
     knowledge, indexing = container.knowledge, container.settings.indexing
 
     def check(repository: str | None) -> tuple[str | None, str | None]:
         if repository is None or knowledge.known(repository):
             return knowledge.default_repository(repository), None
-        return None, check_source_allowed(repository, indexing)
+        source = check_source_allowed(repository, indexing)
+        return default_name(source), source
 
     return check
 

@@ -93,7 +93,7 @@ def test_a_killed_worker_leaves_a_run_another_worker_finishes_without_duplicates
     try:
         run = container.runs.start(
             workflow="scan",
-            repository=None,
+            repository="seeded",
             parameters={"source": str(repo), "since": None, "dry_run": False},
             trigger=Trigger.CLI,
             principal="test",

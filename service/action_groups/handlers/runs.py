@@ -20,9 +20,9 @@ from service.orchestrator.runs import BudgetRequest, RunService, lowered
 STATES = "queued, running, paused, succeeded, stopped, failed or cancelled"
 
 RepositoryCheck = Callable[[str | None], tuple[str | None, str | None]]
-"""Resolves a requested repository for an API caller to ``(name, source)``: an indexed repository's name (and no
-source), or no name and a path or clone URL the caller may have indexed. Raises Forbidden, NotFound or
-InvalidInput."""
+"""Resolves a requested repository for an API caller to ``(name, source)``: an indexed repository's name and no
+source, or a path or clone URL the caller may have indexed and the name it is indexed under. Raises Forbidden,
+NotFound or InvalidInput."""
 
 
 class StartRunBody(BaseModel):
@@ -95,9 +95,7 @@ class RunOut(BaseModel):
     state: str = Field(description=f"One of {STATES}.")
     trigger: str = Field(description="How it was started: rest, bedrock, chat, cli, lambda or jira.")
     principal: str = Field(description="Name of the API key that started it.")
-    repository: str | None = Field(
-        default=None, description="Name of the indexed repository it works on (none: it indexes parameters.source)."
-    )
+    repository: str | None = Field(default=None, description="Name of the repository it works on.")
     step: str | None = Field(default=None, description="Step it runs next (none once it has ended).")
     planner: str = Field(description="What decided the steps: a model id, or deterministic when no model was used.")
     parameters: dict[str, Any] = Field(description="Parameters it was started with (since, dry_run, source).")

@@ -52,7 +52,7 @@ def test_start_get_list_and_cancel_over_rest(client: TestClient, container: Cont
     assert started.status_code == 200, started.text
     run = started.json()
     assert (run["state"], run["workflow"], run["trigger"], run["principal"]) == ("queued", "scan", "rest", "local")
-    assert run["repository"] is None, "a path is indexed by the run's sync step, under the name it picks"
+    assert run["repository"] == "demo", "a path is indexed by the run's sync step under its default name"
     assert run["parameters"] == {"since": "HEAD~1", "dry_run": True, "source": str((repos / "demo").resolve())}
     assert run["budget"] == {"maxSteps": 10, "maxTokens": 200_000, "maxSeconds": 1800.0, "maxTickets": 5}
     assert run["planner"] == "deterministic"
