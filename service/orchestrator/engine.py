@@ -33,9 +33,6 @@ Policy = Callable[[Trigger, str], tuple[bool, str]]
 """``policy(trigger, action) -> (allowed, reason)``: the guardrail policy, per trigger."""
 
 ADVANCEABLE = (RunState.QUEUED, RunState.RUNNING)
-# Limits the engine checks between steps. The ticket limit only bounds filing; the step that files stops on
-# it itself, keeping what it did, so a run that filed exactly its allowance still summarises.
-STEP_LIMITS = ("steps", "tokens", "seconds")
 
 
 def _identity(value: Any) -> Any:
@@ -106,10 +103,8 @@ class WorkflowEngine:
         checkpoint: Checkpoint = dict(run.checkpoint)
         try:
             for step in workflow.remaining(run.step):
-                limit = meter.exhausted()
-                if limit in STEP_LIMITS:
-                    raise BudgetSpent(str(limit))
                 ctx = StepContext(run=run, checkpoint=checkpoint, recorder=recorder, budget=meter, services=services)
+                ctx.ensure_budget()
                 try:
                     with recorder.step(step.name):
                         update = step.run(ctx)
