@@ -9,7 +9,7 @@ outside effect is idempotent (tickets are filed by fingerprint, never twice).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -60,6 +60,10 @@ def _quiet(message: str) -> None:
     return None
 
 
+def _no_progress(update: Checkpoint) -> None:
+    return None
+
+
 def redact_text(text: str) -> str:
     """The default gate for text leaving the service: secrets replaced by ``[REDACTED:<kind>]`` markers."""
     return redact(text).text
@@ -82,14 +86,16 @@ class Services:
 @dataclass
 class StepContext:
     """One step's view of its run: the run as loaded, the checkpoint so far (read it, do not mutate it), the
-    trace recorder, the budget meter and the services."""
+    trace recorder, the budget meter, the services, and ``progress`` to save part of the step's work."""
 
     run: Run
     checkpoint: Mapping[str, Any]
     recorder: TraceRecorder
     budget: BudgetMeter
     services: Services
-    notes: dict[str, Any] = field(default_factory=dict)
+    progress: Callable[[Checkpoint], None] = _no_progress
+    """Save part of the step's work at once (merged into the checkpoint; the step stays the current one), so
+    a resumed step can skip what it finished. Raises :class:`Conflict` when the run moved on elsewhere."""
 
     @property
     def parameters(self) -> Mapping[str, Any]:

@@ -17,6 +17,7 @@ from service.orchestrator.workflow import Checkpoint, StepContext, StepStopped, 
 from service.tickets.filing import FilingAction, FilingOutcome
 
 ACTION = "tickets.file"
+PROGRESS = "file_progress"
 CHARGED = frozenset(
     {FilingAction.CREATED, FilingAction.UPDATED, FilingAction.COMMENTED, FilingAction.REOPENED, FilingAction.LINKED}
 )
@@ -61,14 +62,20 @@ class FileStep:
         if not allowed:
             rows = [_row(d, "denied", None, reason, None) for d in drafts]
             return self._done(ctx, rows, drafts, left_over)
+        # What an earlier attempt of this step finished (saved after each ticket) is not filed again.
+        finished = {row["fingerprint"]: row for row in ctx.checkpoint.get(PROGRESS, {}).get("tickets", ())}
         rows = []
         for number, data in enumerate(drafts, 1):
+            if data["fingerprint"] in finished:
+                rows.append(finished[data["fingerprint"]])
+                continue
             if ctx.budget.tickets_left <= 0:
                 spent = "the run's ticket budget is spent"
                 rows.extend(_row(d, "not_filed", None, spent, None) for d in drafts[number - 1 :])
                 break
             ctx.services.echo(f"filing {number}/{len(drafts)}: {data['summary']}")
             rows.append(self._file(ctx, data))
+            ctx.progress({PROGRESS: {"tickets": list(rows)}})
         return self._done(ctx, rows, drafts, left_over)
 
     def _file(self, ctx: StepContext, data: Mapping[str, Any]) -> dict[str, Any]:
