@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -41,8 +42,10 @@ from service.adapters.tickets.ledger import SqlTicketLedger
 from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
 from service.adapters.tickets.memory import InMemoryTicketLedger
 from service.api.knowledge_bases import check_source_allowed
-from service.domain.runs import Budget
+from service.domain.runs import Budget, Run
 from service.errors import ConfigurationError
+from service.guardrails.policy import ActionPolicy
+from service.guardrails.redaction import scrub
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, jira_webhook_handler
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import JobHandler, Periodic, Worker
@@ -52,8 +55,12 @@ from service.knowledge_base.library import KnowledgeBase
 from service.knowledge_base.retrieval import HybridRetriever
 from service.knowledge_base.selection import SelectionRules
 from service.knowledge_base.sources import default_name
+from service.orchestrator.engine import WorkflowEngine
 from service.orchestrator.job import WORKFLOW_SCAN, RunAdvancer, jira_scan_handler, workflow_run_handler
-from service.orchestrator.runs import WORKFLOW_RUN, RunService
+from service.orchestrator.planner import DeterministicPlanner
+from service.orchestrator.runs import DETERMINISTIC, WORKFLOW_RUN, RunService
+from service.orchestrator.scan import SCAN, SCAN_WORKFLOW, checks_runner, guardrail_policy
+from service.orchestrator.workflow import Services, redact_text
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
 from service.ports.chunk_index import ChunkIndex
 from service.ports.embedder import Embedder
@@ -236,7 +243,7 @@ def _knowledge_base(
     )
 
 
-WORKFLOWS = ("scan",)
+WORKFLOWS = (SCAN,)
 """The workflows runs may name."""
 
 
@@ -253,7 +260,8 @@ def default_budget(settings: Settings) -> Budget:
 
 def run_service(settings: Settings, store: RunStore, queue: JobQueue) -> RunService:
     """Runs kept in ``store`` and advanced by ``workflow.run`` jobs on ``queue``."""
-    planner = settings.llm.model if settings.llm.provider != "none" and settings.llm.model else "deterministic"
+    # The engine's planner (workflow_engine) is the deterministic one; runs say so.
+    planner = DETERMINISTIC
     return RunService(store=store, queue=queue, budget=default_budget(settings), workflows=WORKFLOWS, planner=planner)
 
 
@@ -321,7 +329,7 @@ def scratch_chunk_index(directory: Path) -> tuple[ChunkIndex, Callable[[], None]
 
 def build_worker(container: Container, *, worker_id: str, engine: RunAdvancer | None = None) -> Worker:
     """A job worker for every job kind this service defines, with its periodic housekeeping. ``engine``
-    replaces the workflow engine built from the container (tests)."""
+    replaces the workflow engine :func:`workflow_engine` builds from the container."""
     jobs = container.settings.jobs
     periodic: tuple[Periodic, ...] = ()
     if jobs.call_retention_days > 0:
@@ -355,12 +363,58 @@ def build_worker(container: Container, *, worker_id: str, engine: RunAdvancer | 
 def workflow_handlers(container: Container, engine: RunAdvancer | None) -> dict[str, JobHandler]:
     """The jobs that run workflows: ``workflow.run`` advances a run, ``workflow.scan`` (a Jira trigger) starts
     one. ``workflow.suggest`` has no handler yet: those jobs wait for the suggest workflow."""
-    handlers: dict[str, JobHandler] = {
+    return {
+        WORKFLOW_RUN: workflow_run_handler(container.run_store, engine or workflow_engine(container)),
         WORKFLOW_SCAN: jira_scan_handler(container.runs, default_repository=container.knowledge.default_repository),
     }
-    if engine is not None:
-        handlers[WORKFLOW_RUN] = workflow_run_handler(container.run_store, engine)
-    return handlers
+
+
+class _Unconfigured:
+    """Stands in for the engine when runs cannot be advanced as configured: each run fails with the reason."""
+
+    def __init__(self, error: ConfigurationError) -> None:
+        self._error = error
+
+    def advance(self, run_id: str) -> Run:
+        raise self._error
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _same_text(text: str) -> str:
+    return text
+
+
+def workflow_engine(container: Container) -> RunAdvancer:
+    """The engine workers advance runs with: the workflows over the container's knowledge base, checks and
+    ticket filer, the deterministic planner, the guardrail policy of each run's trigger, and the redaction
+    gate (``guardrails.redact_secrets``). Without a project to file tickets in, every run fails saying so."""
+    settings = container.settings
+    project = ticket_project(settings)
+    if project is None:
+        return _Unconfigured(
+            ConfigurationError(
+                "no project to file tickets in", hint="set TICKETSMITH_JIRA__PROJECT_KEY (or TICKETSMITH_TICKETS__*)"
+            )
+        )
+    redacting = settings.guardrails.redact_secrets
+    services = Services(
+        knowledge=container.knowledge,
+        checks=checks_runner(settings.data_dir / "scratch"),
+        filer=container.ticket_filer,
+        planner=DeterministicPlanner(),
+        project_key=project,
+        redact=redact_text if redacting else _same_text,
+    )
+    return WorkflowEngine(
+        container.run_store,
+        {SCAN: SCAN_WORKFLOW},
+        services,
+        policy=guardrail_policy(ActionPolicy(settings.guardrails)),
+        scrub=scrub if redacting else _same,
+    )
 
 
 def redacted_database_url(settings: Settings) -> str:
