@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from service.api.auth import principal_of
 from service.domain.runs import Run, Span
@@ -75,10 +75,10 @@ def trace_body(run: Run, spans: list[Span], *, format: str = "ticketsmith") -> d
     }
 
 
-@router.get("/{run_id}/trace")
+@router.get("/{runId}/trace")
 async def get_run_trace(
-    run_id: str,
     request: Request,
+    run_id: str = Path(alias="runId", description="The run's id."),
     format: str | None = Query(default=None, description="ticketsmith (default) or bedrock."),
     after_sequence: int = Query(
         default=-1, alias="afterSequence", ge=-1, le=2**31 - 1, description="Only spans after this sequence."
