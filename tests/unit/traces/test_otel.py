@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -148,7 +149,12 @@ def test_live_spans_join_the_run_trace_and_content_is_opt_in(exported: InMemoryS
     assert named["step inspect"].events[0].attributes == {"ticketsmith.rationale": "look closer"}
 
 
-def test_the_sink_never_raises(exported: InMemorySpanExporter, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_sink_never_raises(
+    exported: InMemorySpanExporter, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another test's logging configuration (e.g. uvicorn's dictConfig) may have disabled existing loggers.
+    monkeypatch.setattr(logging.getLogger("service.traces.otel"), "disabled", False)
+    caplog.set_level(logging.WARNING, logger="service.traces.otel")
     store = InMemoryRunStore()
     record_sample(store)
     naive = datetime(2026, 12, 2, 9, 0)  # no time zone: cannot be placed on the OTel clock
