@@ -73,6 +73,7 @@ from service.quality.checkers import all_checkers
 from service.quality.job import QUALITY_CHECK, quality_check_handler
 from service.settings import Settings
 from service.tickets.filing import FilingPolicy, TicketFiler
+from service.traces.recorder import SpanSink
 
 GroupFactory = Callable[["Container"], ActionGroup]
 
@@ -96,6 +97,8 @@ class Container:
     ticket_filer: TicketFiler
     run_store: RunStore
     runs: RunService
+    # Receive every recorded span (OpenTelemetry export when TICKETSMITH_TELEMETRY__OTLP_ENDPOINT is set).
+    trace_sinks: list[SpanSink] = field(default_factory=list)
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -188,6 +191,7 @@ def build_container(
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
         run_store=run_store,
         runs=run_service(settings, run_store, job_queue),
+        trace_sinks=build_trace_sinks(settings, closers),
         readiness=readiness,
         _closers=closers,
     )
@@ -278,6 +282,25 @@ def api_repository_check(container: Container) -> Callable[[str | None], tuple[s
         return default_name(source), source
 
     return check
+
+
+def build_trace_sinks(settings: Settings, closers: list[Callable[[], None]]) -> list[SpanSink]:
+    """The OpenTelemetry exporter when ``settings.telemetry.otlp_endpoint`` is set, else none. Raises
+    :class:`ConfigurationError` when the endpoint is set but the ``otel`` extra is not installed."""
+    if not settings.telemetry.otlp_endpoint:
+        return []
+    try:
+        from service.traces.otel import build_otel_sink
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"OpenTelemetry export needs the otel extra ({exc})",
+            hint="pip install 'ticketsmith[otel]', or unset TICKETSMITH_TELEMETRY__OTLP_ENDPOINT",
+        ) from None
+    sink = build_otel_sink(settings.telemetry)
+    if sink is None:
+        return []
+    closers.append(sink.close)
+    return [sink]
 
 
 def ticket_project(settings: Settings) -> str | None:
@@ -389,8 +412,9 @@ def _same_text(text: str) -> str:
 
 def workflow_engine(container: Container) -> RunAdvancer:
     """The engine workers advance runs with: the workflows over the container's knowledge base, checks and
-    ticket filer, the deterministic planner, the guardrail policy of each run's trigger, and the redaction
-    gate (``guardrails.redact_secrets``). Without a project to file tickets in, every run fails saying so."""
+    ticket filer, the deterministic planner, the guardrail policy of each run's trigger, the redaction gate
+    (``guardrails.redact_secrets``) and the container's trace sinks. Without a project to file tickets in,
+    every run fails saying so."""
     settings = container.settings
     project = ticket_project(settings)
     if project is None:
@@ -414,6 +438,7 @@ def workflow_engine(container: Container) -> RunAdvancer:
         services,
         policy=guardrail_policy(ActionPolicy(settings.guardrails)),
         scrub=scrub if redacting else _same,
+        sinks=container.trace_sinks,
     )
 
 
