@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from service.container import Container, build_container
 from service.domain.action_calls import Trigger
 from service.settings import IndexingSettings, JobsSettings, OrchestratorSettings
 from tests.conftest import load_fixture, make_settings
-from tests.quality_repos import make_repo
+from tests.knowledge_fakes import CountingEmbedder
+from tests.quality_repos import SEEDED, make_repo
 
 
 @pytest.fixture
@@ -138,3 +140,33 @@ def test_a_run_started_and_read_through_bedrock_events(client: TestClient, repos
     envelope = refused.json()["response"]
     assert envelope["httpStatusCode"] == 400
     assert "known workflows" in envelope["responseBody"]["application/json"]["body"]
+
+
+def test_a_run_started_over_rest_is_run_by_the_in_process_worker(tmp_path: Path, repos: Path) -> None:
+    # A REST caller's writes need a person's confirmation (the guardrails), and a scan does not wait for one:
+    # the run goes through every step and its tickets are denied, saying why. (CLI and Jira-triggered scans
+    # file; see tests/integration/test_run_durability.py.)
+    settings = make_settings(
+        tmp_path,
+        indexing=IndexingSettings(allowed_roots=[repos]),
+        jobs=JobsSettings(poll_interval_seconds=0.05, call_retention_days=0),
+    )
+    container = build_container(settings, in_memory=True, embedder=CountingEmbedder())
+    make_repo(repos / "seeded", SEEDED)
+    try:
+        with TestClient(create_app(container=container), raise_server_exceptions=False) as client:
+            run = client.post("/v1/runs", json={"workflow": "scan", "repository": str(repos / "seeded")}).json()
+            deadline = time.monotonic() + 120
+            while (got := client.get(f"/v1/runs/{run['runId']}").json())["state"] in ("queued", "running"):
+                assert time.monotonic() < deadline, got
+                time.sleep(0.1)
+            assert got["state"] == "succeeded", got
+            assert got["usage"]["steps"] == 7
+            assert client.get(f"/v1/runs/{run['runId']}/trace").status_code == 200
+        result = got["result"]
+        filed = container.issue_tracker.search(jql="labels = ticketsmith", limit=100)
+        assert (result["created"], filed, result["denied"]) == (0, [], result["groups"])
+        assert result["groups"] >= 3
+        assert "needs a confirmation" in result["tickets"][0]["reason"]
+    finally:
+        container.close()
