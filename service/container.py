@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -20,6 +21,7 @@ from service.action_groups.dispatcher import ActionDispatcher
 from service.action_groups.handlers.codebase import CodebaseActions, codebase_group
 from service.action_groups.handlers.jira import JiraActions, jira_group
 from service.action_groups.handlers.quality import QualityActions, quality_group
+from service.action_groups.handlers.runs import RunsActions, runs_group
 from service.action_groups.handlers.system import SystemActions, system_group
 from service.action_groups.operations import ActionGroup
 from service.action_groups.registry import ActionGroupRegistry
@@ -41,17 +43,27 @@ from service.adapters.storage.runs import SqlRunStore
 from service.adapters.tickets.ledger import SqlTicketLedger
 from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
 from service.adapters.tickets.memory import InMemoryTicketLedger
+from service.api.knowledge_bases import check_source_allowed
+from service.domain.runs import Budget, Run
 from service.errors import ConfigurationError
 from service.guardrails.gates import gate_issue_tracker, gate_llm
 from service.guardrails.policy import ActionPolicy, ActionTraits
+from service.guardrails.redaction import scrub
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, jira_webhook_handler
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
-from service.jobs.worker import Periodic, Worker
+from service.jobs.worker import JobHandler, Periodic, Worker
 from service.knowledge_base.fusion import Fusion
 from service.knowledge_base.job import KB_EMBED, KB_SYNC, kb_embed_handler, kb_sync_handler
 from service.knowledge_base.library import KnowledgeBase
 from service.knowledge_base.retrieval import HybridRetriever
 from service.knowledge_base.selection import SelectionRules
+from service.knowledge_base.sources import default_name
+from service.orchestrator.engine import WorkflowEngine
+from service.orchestrator.job import WORKFLOW_SCAN, RunAdvancer, jira_scan_handler, workflow_run_handler
+from service.orchestrator.planner import DeterministicPlanner
+from service.orchestrator.runs import DETERMINISTIC, WORKFLOW_RUN, RunService
+from service.orchestrator.scan import SCAN, SCAN_WORKFLOW, checks_runner, guardrail_policy
+from service.orchestrator.workflow import Services, redact_text
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
 from service.ports.chunk_index import ChunkIndex
 from service.ports.embedder import Embedder
@@ -65,6 +77,7 @@ from service.quality.checkers import all_checkers
 from service.quality.job import QUALITY_CHECK, quality_check_handler
 from service.settings import Settings
 from service.tickets.filing import FilingPolicy, TicketFiler
+from service.traces.recorder import SpanSink
 
 GroupFactory = Callable[["Container"], ActionGroup]
 
@@ -87,7 +100,10 @@ class Container:
     ticket_ledger: TicketLedger
     ticket_filer: TicketFiler
     run_store: RunStore
+    runs: RunService
     llm: LLM | None = None  # None: no model configured, the deterministic planner runs
+    # Receive every recorded span (OpenTelemetry export when TICKETSMITH_TELEMETRY__OTLP_ENDPOINT is set).
+    trace_sinks: list[SpanSink] = field(default_factory=list)
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -186,7 +202,9 @@ def build_container(
         ticket_ledger=ticket_ledger,
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
         run_store=run_store,
+        runs=run_service(settings, run_store, job_queue),
         llm=llm,
+        trace_sinks=build_trace_sinks(settings, closers),
         readiness=readiness,
         _closers=closers,
     )
@@ -214,6 +232,7 @@ def build_container(
             )
         )
     )
+    registry.add(runs_group(RunsActions(service=container.runs, check_repository=api_repository_check(container))))
     for factory in extra_groups:
         registry.add(factory(container))
     return container
@@ -256,6 +275,62 @@ def _knowledge_base(
         rules=SelectionRules(max_file_bytes=indexing.max_file_bytes, max_document_bytes=indexing.max_document_bytes),
         embed_batch=settings.embeddings.batch_size,
     )
+
+
+WORKFLOWS = (SCAN,)
+"""The workflows runs may name."""
+
+
+def default_budget(settings: Settings) -> Budget:
+    """The budget of a run that asks for no lower one (``settings.orchestrator``)."""
+    limits = settings.orchestrator
+    return Budget(
+        max_steps=limits.max_steps,
+        max_tokens=limits.max_tokens,
+        max_seconds=limits.max_seconds,
+        max_tickets=limits.max_tickets,
+    )
+
+
+def run_service(settings: Settings, store: RunStore, queue: JobQueue) -> RunService:
+    """Runs kept in ``store`` and advanced by ``workflow.run`` jobs on ``queue``."""
+    # The engine's planner (workflow_engine) is the deterministic one; runs say so.
+    planner = DETERMINISTIC
+    return RunService(store=store, queue=queue, budget=default_budget(settings), workflows=WORKFLOWS, planner=planner)
+
+
+def api_repository_check(container: Container) -> Callable[[str | None], tuple[str | None, str | None]]:
+    """What an API caller may name as a run's repository, as ``(name, source)``: an indexed repository's name
+    (none: the only one indexed) and no source, or a path or clone URL it may have indexed
+    (``settings.indexing``) and the name it is indexed under."""
+    knowledge, indexing = container.knowledge, container.settings.indexing
+
+    def check(repository: str | None) -> tuple[str | None, str | None]:
+        if repository is None or knowledge.known(repository):
+            return knowledge.default_repository(repository), None
+        source = check_source_allowed(repository, indexing)
+        return default_name(source), source
+
+    return check
+
+
+def build_trace_sinks(settings: Settings, closers: list[Callable[[], None]]) -> list[SpanSink]:
+    """The OpenTelemetry exporter when ``settings.telemetry.otlp_endpoint`` is set, else none. Raises
+    :class:`ConfigurationError` when the endpoint is set but the ``otel`` extra is not installed."""
+    if not settings.telemetry.otlp_endpoint:
+        return []
+    try:
+        from service.traces.otel import build_otel_sink
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"OpenTelemetry export needs the otel extra ({exc})",
+            hint="pip install 'ticketsmith[otel]', or unset TICKETSMITH_TELEMETRY__OTLP_ENDPOINT",
+        ) from None
+    sink = build_otel_sink(settings.telemetry)
+    if sink is None:
+        return []
+    closers.append(sink.close)
+    return [sink]
 
 
 def ticket_project(settings: Settings) -> str | None:
@@ -305,8 +380,9 @@ def scratch_chunk_index(directory: Path) -> tuple[ChunkIndex, Callable[[], None]
     return index, index.close
 
 
-def build_worker(container: Container, *, worker_id: str) -> Worker:
-    """A job worker for every job kind this service defines, with its periodic housekeeping."""
+def build_worker(container: Container, *, worker_id: str, engine: RunAdvancer | None = None) -> Worker:
+    """A job worker for every job kind this service defines, with its periodic housekeeping. ``engine``
+    replaces the workflow engine :func:`workflow_engine` builds from the container."""
     jobs = container.settings.jobs
     periodic: tuple[Periodic, ...] = ()
     if jobs.call_retention_days > 0:
@@ -327,11 +403,72 @@ def build_worker(container: Container, *, worker_id: str) -> Worker:
             ),
             KB_SYNC: kb_sync_handler(container.knowledge, container.job_queue),
             KB_EMBED: kb_embed_handler(container.knowledge),
+            **workflow_handlers(container, engine),
         },
         worker_id=worker_id,
         lease_seconds=jobs.lease_seconds,
         poll_interval=jobs.poll_interval_seconds,
         periodic=periodic,
+        renewing={WORKFLOW_RUN},  # a run is bounded by its own budget, and keeps its lease while it runs
+    )
+
+
+def workflow_handlers(container: Container, engine: RunAdvancer | None) -> dict[str, JobHandler]:
+    """The jobs that run workflows: ``workflow.run`` advances a run, ``workflow.scan`` (a Jira trigger) starts
+    one. ``workflow.suggest`` has no handler yet: those jobs wait for the suggest workflow."""
+    return {
+        WORKFLOW_RUN: workflow_run_handler(container.run_store, engine or workflow_engine(container)),
+        WORKFLOW_SCAN: jira_scan_handler(container.runs, default_repository=container.knowledge.default_repository),
+    }
+
+
+class _Unconfigured:
+    """Stands in for the engine when runs cannot be advanced as configured: each run fails with the reason."""
+
+    def __init__(self, error: ConfigurationError) -> None:
+        self._error = error
+
+    def advance(self, run_id: str) -> Run:
+        raise self._error
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _same_text(text: str) -> str:
+    return text
+
+
+def workflow_engine(container: Container) -> RunAdvancer:
+    """The engine workers advance runs with: the workflows over the container's knowledge base, checks and
+    ticket filer, the deterministic planner, the guardrail policy of each run's trigger, the redaction gate
+    (``guardrails.redact_secrets``) and the container's trace sinks. Without a project to file tickets in,
+    every run fails saying so."""
+    settings = container.settings
+    project = ticket_project(settings)
+    if project is None:
+        return _Unconfigured(
+            ConfigurationError(
+                "no project to file tickets in", hint="set TICKETSMITH_JIRA__PROJECT_KEY (or TICKETSMITH_TICKETS__*)"
+            )
+        )
+    redacting = settings.guardrails.redact_secrets
+    services = Services(
+        knowledge=container.knowledge,
+        checks=checks_runner(settings.data_dir / "scratch"),
+        filer=container.ticket_filer,
+        planner=DeterministicPlanner(),
+        project_key=project,
+        redact=redact_text if redacting else _same_text,
+    )
+    return WorkflowEngine(
+        container.run_store,
+        {SCAN: SCAN_WORKFLOW},
+        services,
+        policy=guardrail_policy(ActionPolicy(settings.guardrails)),
+        scrub=scrub if redacting else _same,
+        sinks=container.trace_sinks,
     )
 
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +19,15 @@ from typing import Any
 import anyio.to_thread
 
 from service.domain.jobs import Job, JobState
-from service.errors import ConfigurationError, Forbidden, InvalidInput, NotFound, TicketsmithError, Unauthorized
+from service.errors import (
+    ConfigurationError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TicketsmithError,
+    Unauthorized,
+)
 from service.ports.job_queue import JobQueue
 
 logger = logging.getLogger(__name__)
@@ -44,7 +52,10 @@ class Worker:
 
     A handler gets the job and returns a JSON object recorded as its result; an exception is a failed attempt,
     retried after an exponential back-off with jitter until the job's ``max_attempts`` are used. A handler
-    that runs past ``lease_seconds`` is cancelled, so the job is never run by two workers at once.
+    that runs past ``lease_seconds`` is cancelled, so the job is never run by two workers at once, except for
+    the kinds in ``renewing`` (long jobs with their own time limit, such as workflow runs): while one of those
+    runs, the worker renews its lease every third of ``lease_seconds``, so it is taken over only when the
+    worker is gone.
     """
 
     def __init__(
@@ -56,6 +67,7 @@ class Worker:
         lease_seconds: float = 300.0,
         poll_interval: float = 1.0,
         periodic: tuple[Periodic, ...] = (),
+        renewing: Collection[str] = (),
         backoff_base_seconds: float = 5.0,
         backoff_max_seconds: float = 600.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -66,6 +78,7 @@ class Worker:
         self._lease = lease_seconds
         self._poll = poll_interval
         self._periodic = periodic
+        self._renewing = frozenset(renewing)
         self._backoff_base = backoff_base_seconds
         self._backoff_max = backoff_max_seconds
         self._clock = clock
@@ -98,8 +111,7 @@ class Worker:
             return None
         logger.info("job started id=%s kind=%s attempt=%d", job.id, job.kind, job.attempts)
         try:
-            async with asyncio.timeout(self._lease * 0.9):
-                result = await self._handlers[job.kind](job)
+            result = await self._call(job)
         except TimeoutError:
             return await self._failed(job, f"did not finish within {self._lease * 0.9:g} s (90% of its lease)")
         except Exception as exc:
@@ -111,6 +123,35 @@ class Worker:
         )
         logger.info("job succeeded id=%s kind=%s", job.id, job.kind)
         return done
+
+    async def _call(self, job: Job) -> dict[str, Any]:
+        handler = self._handlers[job.kind]
+        if job.kind not in self._renewing:
+            async with asyncio.timeout(self._lease * 0.9):
+                return await handler(job)
+        heartbeat = asyncio.create_task(self._heartbeat(job))
+        try:
+            return await handler(job)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _heartbeat(self, job: Job) -> None:
+        """Renew ``job``'s lease until cancelled; stop when another worker has taken it over."""
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                await anyio.to_thread.run_sync(
+                    lambda: self._queue.renew(
+                        job_id=job.id, worker_id=self.worker_id, now=self._clock(), lease_seconds=self._lease
+                    )
+                )
+            except Conflict:
+                logger.warning("job lease lost id=%s kind=%s: another worker took it over", job.id, job.kind)
+                return
+            except Exception:
+                logger.exception("could not renew the lease of job id=%s; trying again", job.id)
 
     async def _failed(self, job: Job, error: str, *, retry: bool = True) -> Job:
         logger.warning("job failed id=%s kind=%s attempt=%d error=%s", job.id, job.kind, job.attempts, error)

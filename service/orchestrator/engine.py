@@ -33,9 +33,6 @@ Policy = Callable[[Trigger, str], tuple[bool, str]]
 """``policy(trigger, action) -> (allowed, reason)``: the guardrail policy, per trigger."""
 
 ADVANCEABLE = (RunState.QUEUED, RunState.RUNNING)
-# Limits the engine checks between steps. The ticket limit only bounds filing; the step that files stops on
-# it itself, keeping what it did, so a run that filed exactly its allowance still summarises.
-STEP_LIMITS = ("steps", "tokens", "seconds")
 
 
 def _identity(value: Any) -> Any:
@@ -102,27 +99,33 @@ class WorkflowEngine:
             return self._store.get(run_id)
         recorder = TraceRecorder(self._store, run.id, scrub=self._scrub, sinks=self._sinks, clock=self._clock)
         meter = BudgetMeter(run.budget, run.usage, clock=self._monotonic)
+        attempt = _Attempt(self, run, meter)
         services = self._services_for(run)
-        checkpoint: Checkpoint = dict(run.checkpoint)
         try:
             for step in workflow.remaining(run.step):
-                limit = meter.exhausted()
-                if limit in STEP_LIMITS:
-                    raise BudgetSpent(str(limit))
-                ctx = StepContext(run=run, checkpoint=checkpoint, recorder=recorder, budget=meter, services=services)
+                ctx = StepContext(
+                    run=attempt.run,
+                    checkpoint=attempt.checkpoint,
+                    recorder=recorder,
+                    budget=meter,
+                    services=services,
+                    progress=attempt.progress,
+                )
+                ctx.ensure_budget()
                 try:
                     with recorder.step(step.name):
                         update = step.run(ctx)
                 except StepStopped as stopped:
                     meter.charge(steps=1)
-                    checkpoint = {**checkpoint, **stopped.update}
+                    attempt.checkpoint = {**attempt.checkpoint, **stopped.update}
                     raise
                 meter.charge(steps=1)
-                checkpoint = {**checkpoint, **update}
+                checkpoint = {**attempt.checkpoint, **update}
+                attempt.checkpoint = checkpoint
                 following = workflow.after(step.name)
                 if following is None:
                     return self._save(
-                        run,
+                        attempt.run,
                         state=RunState.SUCCEEDED,
                         step=None,
                         checkpoint=checkpoint,
@@ -130,33 +133,35 @@ class WorkflowEngine:
                         result=workflow.result(checkpoint),
                         finished_at=self._clock(),
                     )
-                run = self._save(run, step=following, checkpoint=checkpoint, usage=meter.usage)
+                attempt.run = self._save(attempt.run, step=following, checkpoint=checkpoint, usage=meter.usage)
             # Only reached for a run saved after its last step but not marked finished (never by this engine).
-            return self._save(run, state=RunState.SUCCEEDED, step=None, result=workflow.result(checkpoint))
+            return self._save(
+                attempt.run, state=RunState.SUCCEEDED, step=None, result=workflow.result(attempt.checkpoint)
+            )
         except Conflict:
             logger.info("run %s changed under this worker; stopping quietly", run_id)
             return self._store.get(run_id)
         except BudgetSpent as spent:
             recorder.rationale(f"budget spent ({spent.limit}): stopping cleanly with what was done so far")
             return self._finish(
-                run,
+                attempt.run,
                 RunState.STOPPED,
-                checkpoint=checkpoint,
+                checkpoint=attempt.checkpoint,
                 usage=meter.usage,
-                result={"stopped_by": spent.limit, **workflow.result(checkpoint)},
+                result={"stopped_by": spent.limit, **workflow.result(attempt.checkpoint)},
                 error=None,
             )
         except PERMANENT_ERRORS as exc:
             return self._finish(
-                run,
+                attempt.run,
                 RunState.FAILED,
-                checkpoint=checkpoint,
+                checkpoint=attempt.checkpoint,
                 usage=meter.usage,
-                result={"failed_at": run.step, **workflow.result(checkpoint)},
+                result={"failed_at": attempt.run.step, **workflow.result(attempt.checkpoint)},
                 error=_reason(exc),
             )
         except BaseException:
-            self._note_usage(run, meter)
+            self._note_usage(attempt.run, meter)
             raise
 
     def _finish(
@@ -200,3 +205,18 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, TicketsmithError):
         return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
     return f"{type(exc).__name__}: {exc}"
+
+
+class _Attempt:
+    """The run as this attempt last saved it, and the checkpoint so far (including a step's progress)."""
+
+    def __init__(self, engine: WorkflowEngine, run: Run, meter: BudgetMeter) -> None:
+        self._engine = engine
+        self._meter = meter
+        self.run = run
+        self.checkpoint: Checkpoint = dict(run.checkpoint)
+
+    def progress(self, update: Checkpoint) -> None:
+        """Save part of a step's work now (same step, usage so far); :class:`Conflict` when the run moved on."""
+        self.checkpoint = {**self.checkpoint, **update}
+        self.run = self._engine._save(self.run, checkpoint=self.checkpoint, usage=self._meter.usage)

@@ -131,10 +131,10 @@ class Planner(Protocol):
 
 def ticket_summary(context: TicketContext) -> str:
     """The one-line summary of a group: severity, what, and where (one file, or how many)."""
-    files = context.files
-    where = files[0] if len(files) == 1 else f"{len(files)} files"
+    files = [path for path in context.files if path]
+    where = f" in {files[0]}" if len(files) == 1 else f" in {len(files)} files" if files else ""
     count = f" ({context.findings} places)" if context.findings > 1 else ""
-    return cut_summary(f"[{context.severity}] {context.message} in {where}{count}")
+    return cut_summary(f"[{context.severity}] {context.message.rstrip('. ')}{where}{count}")
 
 
 def template_variables(context: TicketContext) -> dict[str, Any]:

@@ -9,22 +9,26 @@ outside effect is idempotent (tickets are filed by fingerprint, never twice).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from service.domain.runs import Run
+from service.errors import Forbidden
+from service.guardrails.redaction import redact
 from service.orchestrator.budget import BudgetMeter, BudgetSpent
 from service.traces.recorder import TraceRecorder
 
 if TYPE_CHECKING:
     from service.knowledge_base.library import KnowledgeBase
     from service.orchestrator.planner import Planner
-    from service.ports.issue_tracker import IssueTracker
     from service.quality.runner import CheckReport
     from service.tickets.filing import TicketFiler
 
 Checkpoint = dict[str, Any]
+# Limits checked between steps and items. The ticket limit only bounds filing: the step that files stops on it
+# itself, keeping what it did, so a run that filed exactly its allowance still summarises.
+STEP_LIMITS = ("steps", "tokens", "seconds")
 Allow = Callable[[str], tuple[bool, str]]
 """``allow(action) -> (allowed, reason)``: the guardrail policy for this run's trigger."""
 CheckRunner = Callable[[Path, "str | None"], "CheckReport"]
@@ -56,6 +60,15 @@ def _quiet(message: str) -> None:
     return None
 
 
+def _no_progress(update: Checkpoint) -> None:
+    return None
+
+
+def redact_text(text: str) -> str:
+    """The default gate for text leaving the service: secrets replaced by ``[REDACTED:<kind>]`` markers."""
+    return redact(text).text
+
+
 @dataclass(frozen=True)
 class Services:
     """What steps need from the rest of the service; the container builds one, tests pass fakes."""
@@ -63,24 +76,26 @@ class Services:
     knowledge: KnowledgeBase
     checks: CheckRunner
     filer: TicketFiler
-    tracker: IssueTracker
     planner: Planner
     project_key: str
     allow: Allow = allow_everything
     echo: Echo = _quiet
+    redact: Callable[[str], str] = redact_text
 
 
 @dataclass
 class StepContext:
     """One step's view of its run: the run as loaded, the checkpoint so far (read it, do not mutate it), the
-    trace recorder, the budget meter and the services."""
+    trace recorder, the budget meter, the services, and ``progress`` to save part of the step's work."""
 
     run: Run
     checkpoint: Mapping[str, Any]
     recorder: TraceRecorder
     budget: BudgetMeter
     services: Services
-    notes: dict[str, Any] = field(default_factory=dict)
+    progress: Callable[[Checkpoint], None] = _no_progress
+    """Save part of the step's work at once (merged into the checkpoint; the step stays the current one), so
+    a resumed step can skip what it finished. Raises :class:`Conflict` when the run moved on elsewhere."""
 
     @property
     def parameters(self) -> Mapping[str, Any]:
@@ -89,6 +104,13 @@ class StepContext:
     @property
     def dry_run(self) -> bool:
         return bool(self.run.parameters.get("dry_run", False))
+
+    def ensure_budget(self) -> None:
+        """Raise :class:`BudgetSpent` when the steps, tokens or wall time are spent (call between items of a
+        long step). The ticket limit is the filing step's own to enforce."""
+        limit = self.budget.exhausted()
+        if limit in STEP_LIMITS:
+            raise BudgetSpent(str(limit))
 
 
 class Step(Protocol):
@@ -135,3 +157,17 @@ class Workflow:
     def remaining(self, start: str | None) -> tuple[Step, ...]:
         """The steps from ``start`` on (all of them when ``start`` is None)."""
         return self.steps if start is None else self.steps[self.index(start) :]
+
+
+def guard(ctx: StepContext, action: str) -> tuple[bool, str]:
+    """Ask the run's policy whether ``action`` may be taken and record the decision (a GUARDRAIL span)."""
+    allowed, reason = ctx.services.allow(action)
+    ctx.recorder.guardrail(decision="allow" if allowed else "deny", action=action, reason=reason)
+    return allowed, reason
+
+
+def require(ctx: StepContext, action: str) -> None:
+    """:func:`guard`, raising :class:`Forbidden` (the run fails with the reason) when ``action`` is denied."""
+    allowed, reason = guard(ctx, action)
+    if not allowed:
+        raise Forbidden(f"{action} is not allowed: {reason}", hint="see TICKETSMITH_GUARDRAILS__ALLOWED_ACTIONS")

@@ -36,6 +36,13 @@ class JobQueue(Protocol):
         """
         ...
 
+    def renew(self, *, job_id: str, worker_id: str, now: datetime, lease_seconds: float) -> Job:
+        """Extend the lease of a job ``worker_id`` holds to ``now + lease_seconds`` (a heartbeat of a long job).
+
+        Raises :class:`service.errors.Conflict` if ``worker_id`` lost the lease.
+        """
+        ...
+
     def complete(self, *, job_id: str, worker_id: str, result: dict[str, Any], now: datetime) -> Job:
         """Mark the job SUCCEEDED. Raises :class:`service.errors.Conflict` if ``worker_id`` lost the lease."""
         ...

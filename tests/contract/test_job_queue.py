@@ -77,6 +77,21 @@ def test_expired_lease_is_claimed_again_and_the_old_holder_cannot_finish(queue: 
     )
 
 
+def test_a_renewed_lease_keeps_the_job_and_a_lost_one_cannot_be_renewed(queue: JobQueue) -> None:
+    job = queue.enqueue(kind="sync", payload={}, now=T0)
+    queue.claim(worker_id="w1", kinds=KINDS, now=T0, lease_seconds=10)
+    renewed = queue.renew(job_id=job.id, worker_id="w1", now=T0 + timedelta(seconds=8), lease_seconds=10)
+    assert (renewed.state, renewed.lease_owner, renewed.attempts) == (JobState.RUNNING, "w1", 1)
+    assert renewed.lease_expires_at == T0 + timedelta(seconds=18)
+    assert queue.claim(worker_id="w2", kinds=KINDS, now=T0 + timedelta(seconds=12), lease_seconds=10) is None
+    with pytest.raises(Conflict):
+        queue.renew(job_id=job.id, worker_id="w2", now=T0 + timedelta(seconds=12), lease_seconds=10)
+    taken = queue.claim(worker_id="w2", kinds=KINDS, now=T0 + timedelta(seconds=19), lease_seconds=10)
+    assert taken is not None
+    with pytest.raises(Conflict):
+        queue.renew(job_id=job.id, worker_id="w1", now=T0 + timedelta(seconds=20), lease_seconds=10)
+
+
 def test_failures_retry_until_attempts_are_used_up(queue: JobQueue) -> None:
     job = queue.enqueue(kind="sync", payload={}, now=T0, max_attempts=2)
     queue.claim(worker_id="w", kinds=KINDS, now=T0, lease_seconds=10)

@@ -192,6 +192,12 @@ class SqlJobQueue:
             )
         return _job(row)
 
+    def renew(self, *, job_id: str, worker_id: str, now: datetime, lease_seconds: float) -> Job:
+        now = now.astimezone(UTC)
+        return self._finish(
+            job_id, worker_id, {"lease_expires_at": now + timedelta(seconds=lease_seconds), "updated_at": now}
+        )
+
     def complete(self, *, job_id: str, worker_id: str, result: dict[str, Any], now: datetime) -> Job:
         return self._finish(
             job_id,

@@ -134,6 +134,14 @@ class InMemoryJobQueue:
             )
         return job
 
+    def renew(self, *, job_id: str, worker_id: str, now: datetime, lease_seconds: float) -> Job:
+        with self._lock:
+            job = replace(
+                self._held(job_id, worker_id), lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now
+            )
+            self._jobs[job_id] = job
+            return job
+
     def complete(self, *, job_id: str, worker_id: str, result: dict[str, Any], now: datetime) -> Job:
         with self._lock:
             job = replace(

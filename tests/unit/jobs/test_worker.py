@@ -99,6 +99,24 @@ def test_a_handler_past_its_lease_is_cancelled_and_retried() -> None:
     assert "did not finish within" in (result.last_error or "")
 
 
+def test_a_renewing_kind_runs_past_its_lease_and_keeps_it() -> None:
+    queue = InMemoryJobQueue()
+    queue.enqueue(kind="long", payload={}, now=datetime.now(UTC))
+    seen: list[datetime | None] = []
+
+    async def long(job: Job) -> dict[str, Any]:
+        for _ in range(4):
+            await asyncio.sleep(0.1)
+            seen.append(queue.get(job_id=job.id).lease_expires_at)
+        return {"done": True}
+
+    worker = Worker(queue=queue, handlers={"long": long}, worker_id="w1", lease_seconds=0.15, renewing={"long"})
+    result = asyncio.run(worker.run_once())
+    assert result is not None
+    assert (result.state, result.result) == (JobState.SUCCEEDED, {"done": True})
+    assert len(set(seen)) > 1, "the lease was renewed while the handler ran"
+
+
 def test_periodic_jobs_are_enqueued_once_per_window_across_workers() -> None:
     queue, clock = InMemoryJobQueue(), Clock()
     periodic = (Periodic(kind="echo", every=timedelta(hours=1), payload={"p": 1}),)

@@ -1,0 +1,193 @@
+"""Starting, reading and cancelling workflow runs; the engine advances them in a background job.
+
+A run is created ``QUEUED`` in the run store and a ``workflow.run`` job is queued for it (deduplicated by the
+run id, so starting it again or a retried request queues nothing twice). Any worker, in any process, claims the
+job and advances the run from its saved step (``service/orchestrator/job.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from service.domain.action_calls import Trigger
+from service.domain.runs import Budget, Run, RunState, Usage
+from service.errors import Conflict, InvalidInput
+from service.ports.job_queue import JobQueue
+from service.ports.run_store import RunStore
+
+WORKFLOW_RUN = "workflow.run"
+"""Job kind that advances one run; its payload is ``{"run_id": ...}``."""
+
+DETERMINISTIC = "deterministic"
+_SAVE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRequest:
+    """Limits a caller asks for; None keeps the default. Each may lower the default, never raise it."""
+
+    max_steps: int | None = None
+    max_tokens: int | None = None
+    max_seconds: float | None = None
+    max_tickets: int | None = None
+
+
+def run_job_dedup_key(run_id: str) -> str:
+    """The dedup key of the first ``workflow.run`` job of a run: the run id itself."""
+    return run_id
+
+
+def lowered(default: Budget, request: BudgetRequest | None) -> Budget:
+    """``default`` with the limits ``request`` lowers. Raises :class:`InvalidInput` for a limit above the
+    default (naming the ceiling) or below zero."""
+    if request is None:
+        return default
+    changes: dict[str, Any] = {}
+    for name, ceiling in default.as_dict().items():
+        asked = getattr(request, name)
+        if asked is None:
+            continue
+        if asked < 0 or (name in ("max_steps", "max_seconds") and asked <= 0):
+            raise InvalidInput(f"budget {name} must be positive, not {asked}")
+        if asked > ceiling:
+            raise InvalidInput(
+                f"budget {name} {asked:g} is above this service's limit of {ceiling:g}",
+                hint="a run may lower the default budget, never raise it (TICKETSMITH_ORCHESTRATOR__* sets it)",
+            )
+        changes[name] = asked
+    return replace(default, **changes)
+
+
+class RunService:
+    """Runs of the workflows named in ``workflows``, kept in ``store``, advanced by ``workflow.run`` jobs.
+
+    ``budget`` is the default (from ``settings.orchestrator``); ``planner`` names what decides the steps (an
+    LLM's model id, or ``deterministic``). Thread-safe as far as the store and queue are.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: RunStore,
+        queue: JobQueue,
+        budget: Budget,
+        workflows: Collection[str],
+        planner: str = DETERMINISTIC,
+        max_attempts: int = 5,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self.default_budget = budget
+        self.workflows = tuple(sorted(workflows))
+        self._planner = planner
+        self._max_attempts = max_attempts
+        self._clock = clock
+        self._new_id = new_id
+
+    def check_workflow(self, workflow: str) -> None:
+        """Raise :class:`InvalidInput` naming the known workflows unless ``workflow`` is one."""
+        if workflow not in self.workflows:
+            known = ", ".join(self.workflows) or "none"
+            raise InvalidInput(f"unknown workflow {workflow!r}", hint=f"known workflows: {known}")
+
+    def start(
+        self,
+        *,
+        workflow: str,
+        repository: str | None,
+        parameters: Mapping[str, Any],
+        trigger: Trigger,
+        principal: str,
+        budget: BudgetRequest | None = None,
+        dedup_key: str | None = None,
+    ) -> Run:
+        """Create a ``QUEUED`` run and queue the job that runs it; return the run.
+
+        With ``dedup_key`` a second start returns the first run (whatever its state) and queues nothing new.
+        Raises :class:`InvalidInput` for an unknown workflow (naming the known ones) or a budget above the
+        default.
+        """
+        self.check_workflow(workflow)
+        now = self._clock()
+        run = self._store.create(
+            Run(
+                id=self._new_id(),
+                workflow=workflow,
+                state=RunState.QUEUED,
+                trigger=trigger,
+                principal=principal,
+                repository=repository,
+                parameters=dict(parameters),
+                budget=lowered(self.default_budget, budget),
+                usage=Usage(),
+                step=None,
+                checkpoint={},
+                result=None,
+                error=None,
+                planner=self._planner,
+                version=0,
+                created_at=now,
+                updated_at=now,
+                dedup_key=dedup_key,
+            )
+        )
+        if run.state is RunState.QUEUED:
+            # A deduplicated start of a queued run lands on the same job (same dedup key): nothing twice.
+            self._enqueue(run.id, run_job_dedup_key(run.id))
+        return run
+
+    def _enqueue(self, run_id: str, dedup_key: str) -> None:
+        self._queue.enqueue(
+            kind=WORKFLOW_RUN,
+            payload={"run_id": run_id},
+            now=self._clock(),
+            dedup_key=dedup_key,
+            max_attempts=self._max_attempts,
+        )
+
+    def get(self, run_id: str) -> Run:
+        """The run. Raises :class:`service.errors.NotFound`."""
+        return self._store.get(run_id)
+
+    def list(self, *, state: RunState | None = None, workflow: str | None = None, limit: int = 50) -> list[Run]:
+        """Newest first (``limit`` 1..1000)."""
+        return self._store.list(state=state, workflow=workflow, limit=limit)
+
+    def cancel(self, run_id: str, *, by: str) -> Run:
+        """Cancel a run that has not ended: it becomes ``CANCELLED`` now. A queued or paused run never starts
+        (its job finds it cancelled); a running one stops at its next step boundary, where the engine reads
+        the stored state. Cancelling an ended run changes nothing and returns it as it is (idempotent).
+        Raises :class:`service.errors.NotFound`.
+        """
+        for _ in range(_SAVE_ATTEMPTS):
+            run = self._store.get(run_id)
+            if run.state.terminal:
+                return run
+            now = self._clock()
+            try:
+                return self._store.save(
+                    replace(
+                        run,
+                        state=RunState.CANCELLED,
+                        error=f"cancelled by {by} while {run.state.value}",
+                        updated_at=now,
+                        finished_at=now,
+                    )
+                )
+            except Conflict:
+                continue  # the engine saved a step meanwhile: read it again
+        raise Conflict(f"run {run_id} kept changing while it was being cancelled", hint="try again")
+
+    def resume(self, run_id: str) -> Run:
+        """Queue the run's job again (a paused run that was confirmed, or a run whose job ended while the run
+        did not). An ended run is returned unchanged. Idempotent per run version."""
+        run = self._store.get(run_id)
+        if not run.state.terminal:
+            self._enqueue(run.id, f"{run.id}:resume:{run.version}")
+        return run

@@ -1,0 +1,91 @@
+"""Step ``check``: the quality checks on the repository's work tree (all of it, or files changed ``since``).
+
+The findings are kept in the checkpoint with their snippets and messages already through the redaction gate,
+so nothing downstream (tickets, spans, the stored checkpoint) can carry a secret a checker quoted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from service.domain.findings import Category, Finding, Severity
+from service.orchestrator.workflow import Checkpoint, StepContext, require
+
+
+def finding_data(finding: Finding) -> dict[str, Any]:
+    """The JSON form of a finding (as kept in checkpoints)."""
+    return {
+        "rule_id": finding.rule_id,
+        "tool": finding.tool,
+        "category": finding.category.value,
+        "severity": finding.severity.value,
+        "path": finding.path,
+        "start_line": finding.start_line,
+        "end_line": finding.end_line,
+        "symbol": finding.symbol,
+        "message": finding.message,
+        "snippet": finding.snippet,
+        "fingerprint": finding.fingerprint,
+        "help_url": finding.help_url,
+    }
+
+
+def finding_of(data: Mapping[str, Any]) -> Finding:
+    """A finding from :func:`finding_data`'s form."""
+    return Finding(
+        rule_id=str(data["rule_id"]),
+        tool=str(data["tool"]),
+        category=Category(data["category"]),
+        severity=Severity(data["severity"]),
+        path=str(data["path"]),
+        start_line=int(data["start_line"]),
+        end_line=int(data["end_line"]),
+        symbol=str(data["symbol"]),
+        message=str(data["message"]),
+        snippet=str(data["snippet"]),
+        fingerprint=str(data["fingerprint"]),
+        help_url=data.get("help_url"),
+    )
+
+
+def redacted(finding: Finding, gate: Callable[[str], str]) -> Finding:
+    """``finding`` with its message and snippet through the redaction gate."""
+    message, snippet = gate(finding.message), gate(finding.snippet)
+    if message == finding.message and snippet == finding.snippet:
+        return finding
+    return replace(finding, message=message, snippet=snippet)
+
+
+@dataclass(frozen=True)
+class CheckStep:
+    name: str = "check"
+
+    def run(self, ctx: StepContext) -> Checkpoint:
+        root = Path(str(ctx.checkpoint["sync"]["root"]))
+        since = ctx.parameters.get("since")
+        require(ctx, "quality.check")
+        ctx.services.echo(f"checking {'files changed since ' + since if since else 'the whole repository'}")
+        with ctx.recorder.tool("quality.check", {"root": str(root), "since": since}) as call:
+            report = ctx.services.checks(root, since)
+            call.observation = {
+                "commit": report.commit,
+                "files_checked": report.files_checked,
+                "findings": len(report.findings),
+                "suppressed": report.suppressed,
+                "checkers_run": report.checkers_run,
+                "skipped": [{"checker": s.name, "reason": s.reason} for s in report.skipped],
+            }
+        return {
+            "check": {
+                "commit": report.commit,
+                "since": since,
+                "files_checked": report.files_checked,
+                "suppressed": report.suppressed,
+                "checkers_run": list(report.checkers_run),
+                "skipped": [{"checker": s.name, "reason": s.reason} for s in report.skipped],
+                "findings": [finding_data(redacted(f, ctx.services.redact)) for f in report.findings],
+            }
+        }
