@@ -40,6 +40,8 @@ from service.adapters.tickets.ledger import SqlTicketLedger
 from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
 from service.adapters.tickets.memory import InMemoryTicketLedger
 from service.errors import ConfigurationError
+from service.guardrails.gates import gate_issue_tracker
+from service.guardrails.policy import ActionPolicy, ActionTraits
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, jira_webhook_handler
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
@@ -147,6 +149,7 @@ def build_container(
     if isinstance(jira_tracker, JiraTracker):
         closers.append(jira_tracker.close)
     tracker: IssueTracker = issue_tracker or jira_tracker or local_tracker
+    tracker = gate_issue_tracker(settings, tracker)  # secrets never reach a ticket or comment
     recorder = CallRecorder(call_log)
     closers.append(recorder.close)
     dispatcher = ActionDispatcher(
@@ -203,6 +206,23 @@ def build_container(
     for factory in extra_groups:
         registry.add(factory(container))
     return container
+
+
+def action_policy(container: Container) -> ActionPolicy:
+    """The per-trigger allow-lists of ``settings.guardrails``, telling reads from writes (and the writes Bedrock
+    confirms) by the operations registered in the container."""
+    registry = container.registry
+
+    def traits(action: str) -> ActionTraits | None:
+        group, _, operation_id = action.partition(".")
+        if group not in {registered.name for registered in registry}:
+            return None
+        operation = registry.group(group).operation_table().get(operation_id)
+        if operation is None:
+            return None
+        return ActionTraits(writes=operation.writes, bedrock_confirms=operation.require_confirmation)
+
+    return ActionPolicy(container.settings.guardrails, actions=traits)
 
 
 def _knowledge_base(

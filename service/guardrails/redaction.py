@@ -144,7 +144,11 @@ RULES: tuple[Rule, ...] = (
     # the signature may be empty (alg none). detect-secrets plugins/jwt.py matches the same shape.
     Rule(
         "jwt",
-        re.compile(r"eyJ[A-Za-z0-9_\-]{8,}={0,2}\.eyJ[A-Za-z0-9_\-]{8,}={0,2}(?:\.[A-Za-z0-9_\-+/]*={0,2})?"),
+        # Starts only where a base64url run starts, and its runs never backtrack: linear on any input.
+        re.compile(
+            r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,}+={0,2}\.eyJ[A-Za-z0-9_\-]{8,}+={0,2}"
+            r"(?:\.[A-Za-z0-9_\-+/]*+={0,2})?"
+        ),
         ("eyj",),
     ),
     # Credentials in an Authorization header (RFC 9110 section 11.6.2; RFC 6750 bearer tokens), and bearer
@@ -257,8 +261,13 @@ def scrub(value: Any, redactor: Redactor | None = None) -> Any:
     dict or list reached twice (shared, or a cycle) is copied once and shared in the copy the same way.
     """
     gate = redactor or DEFAULT_REDACTOR
+    return scrub_with(value, lambda text: gate.redact(text).text)
+
+
+def scrub_with(value: Any, redact_text: Callable[[str], str]) -> Any:
+    """:func:`scrub` with ``redact_text`` applied to every string (e.g. one that also counts findings)."""
     if isinstance(value, str):
-        return gate.redact(value).text
+        return redact_text(value)
     if not isinstance(value, dict | list | tuple):
         return value
     root: list[Any] = [None]
@@ -268,7 +277,7 @@ def scrub(value: Any, redactor: Redactor | None = None) -> Any:
     while pending:
         source, parent, slot = pending.pop()
         if isinstance(source, str):
-            parent[slot] = gate.redact(source).text
+            parent[slot] = redact_text(source)
         elif isinstance(source, dict):
             if id(source) in copies:
                 parent[slot] = copies[id(source)]
@@ -276,7 +285,7 @@ def scrub(value: Any, redactor: Redactor | None = None) -> Any:
             mapping: dict[Any, Any] = {}
             copies[id(source)] = parent[slot] = mapping
             for key, item in source.items():
-                new_key = gate.redact(key).text if isinstance(key, str) else key
+                new_key = redact_text(key) if isinstance(key, str) else key
                 mapping[new_key] = None  # keeps the key order; filled when the item is popped
                 pending.append((item, mapping, new_key))
         elif isinstance(source, list | tuple):

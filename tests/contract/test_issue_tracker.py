@@ -12,6 +12,7 @@ import pytest
 from service.adapters.tickets.local import in_memory_local_tracker
 from service.domain.tickets import StatusCategory, TicketDraft
 from service.errors import InvalidInput, NotFound
+from service.guardrails.gates import RedactingIssueTracker
 from service.ports.issue_tracker import IssueTracker
 from tests.fakes.jira_server import FakeJira
 from tests.fakes.jira_trackers import tracker_for
@@ -24,11 +25,15 @@ FP = "0123456789abcdef"
         "jira-cloud",
         "jira-dc",
         "local",
+        "local-redacting",
     ]
 )
 def tracker(request: pytest.FixtureRequest) -> Iterator[IssueTracker]:
     if request.param == "local":
         yield in_memory_local_tracker(projects=["OPS"])
+        return
+    if request.param == "local-redacting":  # the redaction gate is transparent to text without secrets
+        yield RedactingIssueTracker(in_memory_local_tracker(projects=["OPS"]))
         return
     site: FakeJira = request.getfixturevalue("fake_jira_cloud" if request.param == "jira-cloud" else "fake_jira_dc")
     built = tracker_for(site)

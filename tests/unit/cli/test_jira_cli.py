@@ -64,7 +64,8 @@ def test_tickets_list_and_show_read_the_local_store() -> None:
     assert "LOCAL-1" in runner.invoke(app, ["tickets", "list"]).output
     shown = runner.invoke(app, ["tickets", "show", "local-1"])
     assert shown.exit_code == 0, shown.output
-    assert "PASSWORD = 'hunter2'" in shown.output
+    assert "PASSWORD = '[REDACTED:assigned_secret]'" in shown.output  # the redaction gate
+    assert "hunter2" not in shown.output
     assert "Still there in `main`." in shown.output
     data = json.loads(runner.invoke(app, ["tickets", "show", "LOCAL-1", "--json"]).output)
     assert data["comments"][0]["author"] == "ticketsmith"
