@@ -11,12 +11,11 @@ import typer
 
 from service.cli._common import EXIT_FAILED, JsonOption, app, err, out, with_container
 from service.cli.knowledge import container_factory
-from service.container import Container, ticket_project
+from service.container import Container, action_policy, ticket_project
 from service.domain.action_calls import Trigger
 from service.domain.runs import Budget, Run, RunState
 from service.errors import ConfigurationError, InvalidInput
-from service.guardrails.policy import ActionPolicy
-from service.guardrails.redaction import scrub
+from service.guardrails.gates import trace_scrub
 from service.knowledge_base.sources import default_name, is_url, without_credentials
 from service.orchestrator.engine import WorkflowEngine
 from service.orchestrator.planner import DeterministicPlanner
@@ -25,10 +24,6 @@ from service.orchestrator.workflow import Services, redact_text
 from service.settings import Settings
 
 CLI_PRINCIPAL = "cli"
-
-
-def _unchanged(value: Any) -> Any:
-    return value
 
 
 def _unchanged_text(text: str) -> str:
@@ -153,8 +148,8 @@ def scan(
                 store,
                 {SCAN: SCAN_WORKFLOW},
                 services,
-                policy=guardrail_policy(ActionPolicy(settings.guardrails)),
-                scrub=scrub if redacting else _unchanged,
+                policy=guardrail_policy(action_policy(container)),
+                scrub=trace_scrub(settings),
             )
             run = store.create(
                 new_scan_run(
