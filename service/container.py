@@ -62,6 +62,7 @@ from service.quality.checkers import all_checkers
 from service.quality.job import QUALITY_CHECK, quality_check_handler
 from service.settings import Settings
 from service.tickets.filing import FilingPolicy, TicketFiler
+from service.traces.recorder import SpanSink
 
 GroupFactory = Callable[["Container"], ActionGroup]
 
@@ -84,6 +85,8 @@ class Container:
     ticket_ledger: TicketLedger
     ticket_filer: TicketFiler
     run_store: RunStore
+    # Receive every recorded span (OpenTelemetry export when TICKETSMITH_TELEMETRY__OTLP_ENDPOINT is set).
+    trace_sinks: list[SpanSink] = field(default_factory=list)
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -176,6 +179,7 @@ def build_container(
         ticket_ledger=ticket_ledger,
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
         run_store=run_store,
+        trace_sinks=build_trace_sinks(settings, closers),
         readiness=readiness,
         _closers=closers,
     )
@@ -245,6 +249,25 @@ def _knowledge_base(
         rules=SelectionRules(max_file_bytes=indexing.max_file_bytes, max_document_bytes=indexing.max_document_bytes),
         embed_batch=settings.embeddings.batch_size,
     )
+
+
+def build_trace_sinks(settings: Settings, closers: list[Callable[[], None]]) -> list[SpanSink]:
+    """The OpenTelemetry exporter when ``settings.telemetry.otlp_endpoint`` is set, else none. Raises
+    :class:`ConfigurationError` when the endpoint is set but the ``otel`` extra is not installed."""
+    if not settings.telemetry.otlp_endpoint:
+        return []
+    try:
+        from service.traces.otel import build_otel_sink
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"OpenTelemetry export needs the otel extra ({exc})",
+            hint="pip install 'ticketsmith[otel]', or unset TICKETSMITH_TELEMETRY__OTLP_ENDPOINT",
+        ) from None
+    sink = build_otel_sink(settings.telemetry)
+    if sink is None:
+        return []
+    closers.append(sink.close)
+    return [sink]
 
 
 def ticket_project(settings: Settings) -> str | None:

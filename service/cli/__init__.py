@@ -6,10 +6,24 @@ failed or found problems, 2 when the command could not run as asked (bad input o
 
 from __future__ import annotations
 
-from service.cli import actions, check, db, eval, jira, jobs, knowledge, scan, schemas, serve
+from service.cli import actions, check, db, eval, jira, jobs, knowledge, runs, scan, schemas, serve
 from service.cli._common import app
 
-__all__ = ["actions", "app", "check", "db", "eval", "jira", "jobs", "knowledge", "main", "scan", "schemas", "serve"]
+__all__ = [
+    "actions",
+    "app",
+    "check",
+    "db",
+    "eval",
+    "jira",
+    "jobs",
+    "knowledge",
+    "main",
+    "runs",
+    "scan",
+    "schemas",
+    "serve",
+]
 
 
 def main() -> None:
