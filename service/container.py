@@ -28,6 +28,8 @@ from service.adapters.jira import JiraTracker, build_issue_tracker
 from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.adapters.knowledge.postgres import PostgresChunkIndex
 from service.adapters.knowledge.sqlite import SqliteChunkIndex
+from service.adapters.llm import build_llm
+from service.adapters.llm.openai_compat import OpenAICompatibleLLM
 from service.adapters.storage.action_calls import SqlActionCallLog
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
 from service.adapters.storage.findings import SqlFindingStore
@@ -40,7 +42,7 @@ from service.adapters.tickets.ledger import SqlTicketLedger
 from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
 from service.adapters.tickets.memory import InMemoryTicketLedger
 from service.errors import ConfigurationError
-from service.guardrails.gates import gate_issue_tracker
+from service.guardrails.gates import gate_issue_tracker, gate_llm
 from service.guardrails.policy import ActionPolicy, ActionTraits
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, jira_webhook_handler
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
@@ -56,6 +58,7 @@ from service.ports.embedder import Embedder
 from service.ports.finding_store import FindingStore
 from service.ports.issue_tracker import IssueTracker
 from service.ports.job_queue import JobQueue
+from service.ports.llm import LLM
 from service.ports.run_store import RunStore
 from service.ports.ticket_ledger import TicketLedger
 from service.quality.checkers import all_checkers
@@ -87,6 +90,7 @@ class Container:
     run_store: RunStore
     # Receive every recorded span (OpenTelemetry export when TICKETSMITH_TELEMETRY__OTLP_ENDPOINT is set).
     trace_sinks: list[SpanSink] = field(default_factory=list)
+    llm: LLM | None = None  # None: no model configured, the deterministic planner runs
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -106,6 +110,7 @@ def build_container(
     chunk_index: ChunkIndex | None = None,
     embedder: Embedder | None = None,
     issue_tracker: IssueTracker | None = None,
+    llm: LLM | None = None,
 ) -> Container:
     """Build the container for ``settings``.
 
@@ -115,7 +120,8 @@ def build_container(
     invalid action-group definition. ``embedder`` replaces the one ``settings.embeddings`` picks (not yet loaded);
     ``chunk_index`` the knowledge index :func:`build_chunk_index` picks. ``issue_tracker`` replaces the one
     chosen from settings (Jira when ``TICKETSMITH_JIRA__URL`` is set, else the local dry-run store in the service
-    database).
+    database). ``llm`` replaces the model ``settings.llm`` picks (:func:`build_llm`; None there when no model is
+    configured).
     """
     job_queue: JobQueue
     finding_store: FindingStore
@@ -159,6 +165,10 @@ def build_container(
         registry=registry, recorder=recorder, timeout_seconds=settings.server.handler_timeout_seconds
     )
     embedder = embedder or build_embedder(settings)
+    llm = llm if llm is not None else build_llm(settings)
+    if isinstance(llm, OpenAICompatibleLLM):
+        closers.append(llm.close)
+    llm = gate_llm(settings, llm)  # prompts to hosted models pass the redaction gate
     if chunk_index is None:
         chunk_index = build_chunk_index(settings, engine=engine, closers=closers)
     # Hybrid search runs its lexical half here while the query is embedded and searched densely.
@@ -180,6 +190,7 @@ def build_container(
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
         run_store=run_store,
         trace_sinks=build_trace_sinks(settings, closers),
+        llm=llm,
         readiness=readiness,
         _closers=closers,
     )

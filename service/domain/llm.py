@@ -24,11 +24,16 @@ class TextBlock:
 
 @dataclass(frozen=True, slots=True)
 class ToolUse:
-    """The model asks for ``name`` to be run with ``input``; ``tool_use_id`` pairs it with its result."""
+    """The model asks for ``name`` to be run with ``input``; ``tool_use_id`` pairs it with its result.
+
+    ``input_error`` is set (and ``input`` empty) when the provider's arguments could not be read, e.g. a
+    malformed JSON string: the tool is then not run and the error goes back to the model as its result.
+    """
 
     tool_use_id: str
     name: str
     input: dict[str, Any]
+    input_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
