@@ -11,13 +11,12 @@ import typer
 
 from service.cli._common import EXIT_FAILED, JsonOption, app, err, out, with_container
 from service.cli.knowledge import container_factory
-from service.container import Container, ticket_project
+from service.container import Container, action_policy, ticket_project
 from service.domain.action_calls import Trigger
 from service.domain.runs import Budget, Run, RunState
 from service.errors import ConfigurationError, InvalidInput
-from service.guardrails.policy import ActionPolicy
-from service.guardrails.redaction import scrub
-from service.knowledge_base.sources import default_name, is_url
+from service.guardrails.gates import trace_scrub
+from service.knowledge_base.sources import default_name, is_url, without_credentials
 from service.orchestrator.engine import WorkflowEngine
 from service.orchestrator.planner import DeterministicPlanner
 from service.orchestrator.scan import SCAN, SCAN_WORKFLOW, checks_runner, guardrail_policy, new_scan_run
@@ -27,10 +26,6 @@ from service.settings import Settings
 CLI_PRINCIPAL = "cli"
 
 
-def _unchanged(value: Any) -> Any:
-    return value
-
-
 def _unchanged_text(text: str) -> str:
     return text
 
@@ -38,7 +33,13 @@ def _unchanged_text(text: str) -> str:
 def _target(container: Container, given: str) -> tuple[str | None, str]:
     """(source to index or None, repository name) for a path, clone URL or indexed repository's name."""
     if is_url(given):
-        return given, default_name(given)
+        name = default_name(given)
+        if without_credentials(given) != given:
+            # Cloned here first so the credentials stay in the clone's remote and never enter the stored run;
+            # the run's own sync then re-syncs the clone by name.
+            container.knowledge.sync(given, name=name, ref=None)
+            return None, name
+        return given, name
     path = Path(given).expanduser()
     if path.exists():
         return str(path.resolve()), default_name(str(path))
@@ -147,8 +148,8 @@ def scan(
                 store,
                 {SCAN: SCAN_WORKFLOW},
                 services,
-                policy=guardrail_policy(ActionPolicy(settings.guardrails)),
-                scrub=scrub if redacting else _unchanged,
+                policy=guardrail_policy(action_policy(container)),
+                scrub=trace_scrub(settings),
             )
             run = store.create(
                 new_scan_run(

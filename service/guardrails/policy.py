@@ -126,6 +126,14 @@ class ActionPolicy:
             False, f"{action} writes without x-requireConfirmation; the {trigger.value} trigger may not call it"
         )
 
+    def check(self, trigger: Trigger, action: str) -> tuple[bool, str]:
+        """``(allowed, reason)`` for callers that cannot ask a person (workflow runs, job handlers): an action
+        that needs a confirmation counts as refused until it has one."""
+        decision = self.allows(trigger, action)
+        if decision.allowed and decision.needs_confirmation:
+            return False, f"{decision.reason}; refused without a confirmation"
+        return decision.allowed, decision.reason
+
     @staticmethod
     def _confirm(trigger: Trigger, traits: ActionTraits) -> bool:
         if not traits.writes:

@@ -144,7 +144,11 @@ RULES: tuple[Rule, ...] = (
     # the signature may be empty (alg none). detect-secrets plugins/jwt.py matches the same shape.
     Rule(
         "jwt",
-        re.compile(r"eyJ[A-Za-z0-9_\-]{8,}={0,2}\.eyJ[A-Za-z0-9_\-]{8,}={0,2}(?:\.[A-Za-z0-9_\-+/]*={0,2})?"),
+        # Starts only where a base64url run starts, and its runs never backtrack: linear on any input.
+        re.compile(
+            r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,}+={0,2}\.eyJ[A-Za-z0-9_\-]{8,}+={0,2}"
+            r"(?:\.[A-Za-z0-9_\-+/]*+={0,2})?"
+        ),
         ("eyj",),
     ),
     # Credentials in an Authorization header (RFC 9110 section 11.6.2; RFC 6750 bearer tokens), and bearer

@@ -170,3 +170,17 @@ def test_an_unknown_target_is_a_clear_error(backends: Backends) -> None:
     result = runner.invoke(app, ["scan", "no-such-repository", "--json"], obj={"container_factory": backends})
     assert result.exit_code == 2
     assert json.loads(result.output)["error"]["code"] == "invalid_input"
+
+
+def test_since_scans_only_the_files_changed_since_a_ref(
+    backends: Backends, fake_jira_cloud: FakeJira, tmp_path: Path
+) -> None:
+    root = make_repo(tmp_path / "shop", FILES)
+    write(root, {"shop/jobs.py": "import subprocess\n\n\ndef go(cmd):\n    return subprocess.run(cmd, shell=True)\n"})
+    commit(root, "jobs")
+    data = backends.scan(str(root), "--since", "HEAD~1", "--dry-run")
+    assert data["run"]["state"] == RunState.SUCCEEDED.value
+    assert data["result"]["since"] == "HEAD~1"
+    assert data["result"]["files_checked"] == 1
+    assert {x["path"] for d in data["drafts"] for x in d["locations"]} == {"shop/jobs.py"}
+    assert issues(fake_jira_cloud) == []

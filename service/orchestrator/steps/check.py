@@ -78,6 +78,11 @@ class CheckStep:
                 "checkers_run": report.checkers_run,
                 "skipped": [{"checker": s.name, "reason": s.reason} for s in report.skipped],
             }
+        findings = report.findings
+        if since:
+            # Findings about the repository as a whole (no LICENSE, no README) are judged on the file list, and
+            # a --since run only lists the changed files: they would be false alarms here.
+            findings = [f for f in findings if f.path]
         return {
             "check": {
                 "commit": report.commit,
@@ -86,6 +91,6 @@ class CheckStep:
                 "suppressed": report.suppressed,
                 "checkers_run": list(report.checkers_run),
                 "skipped": [{"checker": s.name, "reason": s.reason} for s in report.skipped],
-                "findings": [finding_data(redacted(f, ctx.services.redact)) for f in report.findings],
+                "findings": [finding_data(redacted(f, ctx.services.redact)) for f in findings],
             }
         }

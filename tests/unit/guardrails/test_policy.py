@@ -118,3 +118,13 @@ def test_without_a_lookup_unknown_actions_are_writes() -> None:
     assert not bare.traits("kb.sync").writes
     assert not bare.allows(Trigger.BEDROCK, "jira.getIssue").allowed
     assert bare.allows(Trigger.JIRA_WEBHOOK, "jira.getIssue").allowed
+
+
+def test_check_refuses_what_needs_a_confirmation() -> None:
+    read = policy().allows(Trigger.REST, "jira.getIssue")
+    assert policy().check(Trigger.REST, "jira.getIssue") == (True, read.reason)
+    allowed, reason = policy().check(Trigger.REST, "jira.addComment")
+    assert not allowed
+    assert "confirmation" in reason
+    assert policy().check(Trigger.JIRA_WEBHOOK, "tickets.file")[0]
+    assert not policy().check(Trigger.JIRA_WEBHOOK, "jira.transitionIssue")[0]

@@ -4,6 +4,7 @@ it was, and (properties) redaction is idempotent and never lets a planted secret
 from __future__ import annotations
 
 import string
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -227,3 +228,26 @@ def test_scrub_is_idempotent(value: object) -> None:
 
 def test_a_custom_rule_set_is_honoured() -> None:
     assert Redactor(rules=()).redact(AWS_KEY_ID).text == AWS_KEY_ID
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "eyJ" * 60_000,
+        "eyJaaaaaaaaaaa.eyJ" * 20_000,
+        'password="' * 20_000,
+        ('password="' + "a" * 990) * 200,
+        "a://" + "b:" * 100_000,
+        ("http://u:" + "p" * 200) * 1000,
+        "-----BEGIN PRIVATE KEY-----" * 5000,
+        "authorization: bearer " * 10_000,
+        "AKIA" * 50_000,
+        "token=" + "a" * 200_000,
+    ],
+    ids=lambda text: text[:12],
+)
+def test_pathological_input_stays_fast(text: str) -> None:
+    # Each took well under 0.5 s when written; a quadratic pattern takes minutes on these.
+    started = time.perf_counter()
+    redact(text)
+    assert time.perf_counter() - started < 5
