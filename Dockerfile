@@ -26,6 +26,8 @@ RUN apt-get update \
     && mkdir -p /data \
     && chown ticketsmith /data
 COPY --from=build /opt/venv /opt/venv
+COPY prompts /opt/ticketsmith/prompts
+ENV TICKETSMITH_ORCHESTRATOR__PROMPTS_DIR=/opt/ticketsmith/prompts
 USER 10001
 WORKDIR /data
 VOLUME ["/data"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from service.adapters.tickets.ledger import SqlTicketLedger
 from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
 from service.adapters.tickets.memory import InMemoryTicketLedger
 from service.api.knowledge_bases import check_source_allowed
+from service.domain.action_calls import Trigger
 from service.domain.runs import Budget, Run
 from service.errors import ConfigurationError
 from service.guardrails.gates import gate_issue_tracker, gate_llm
@@ -60,10 +61,12 @@ from service.knowledge_base.selection import SelectionRules
 from service.knowledge_base.sources import default_name
 from service.orchestrator.engine import WorkflowEngine
 from service.orchestrator.job import WORKFLOW_SCAN, RunAdvancer, jira_scan_handler, workflow_run_handler
-from service.orchestrator.planner import DeterministicPlanner
+from service.orchestrator.model_planner import ModelPlanner
+from service.orchestrator.planner import DeterministicPlanner, Planner
+from service.orchestrator.prompts import PromptLibrary
 from service.orchestrator.runs import DETERMINISTIC, WORKFLOW_RUN, RunService
 from service.orchestrator.scan import SCAN, SCAN_WORKFLOW, checks_runner, guardrail_policy
-from service.orchestrator.workflow import Services, redact_text
+from service.orchestrator.workflow import Echo, Services, redact_text
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
 from service.ports.chunk_index import ChunkIndex
 from service.ports.embedder import Embedder
@@ -202,7 +205,7 @@ def build_container(
         ticket_ledger=ticket_ledger,
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
         run_store=run_store,
-        runs=run_service(settings, run_store, job_queue),
+        runs=run_service(settings, run_store, job_queue, llm),
         llm=llm,
         trace_sinks=build_trace_sinks(settings, closers),
         readiness=readiness,
@@ -292,10 +295,10 @@ def default_budget(settings: Settings) -> Budget:
     )
 
 
-def run_service(settings: Settings, store: RunStore, queue: JobQueue) -> RunService:
-    """Runs kept in ``store`` and advanced by ``workflow.run`` jobs on ``queue``."""
-    # The engine's planner (workflow_engine) is the deterministic one; runs say so.
-    planner = DETERMINISTIC
+def run_service(settings: Settings, store: RunStore, queue: JobQueue, llm: LLM | None = None) -> RunService:
+    """Runs kept in ``store`` and advanced by ``workflow.run`` jobs on ``queue``; each run names its planner
+    (the model's id, or ``deterministic`` when no model is configured)."""
+    planner = llm.model_id if llm is not None else DETERMINISTIC
     return RunService(store=store, queue=queue, budget=default_budget(settings), workflows=WORKFLOWS, planner=planner)
 
 
@@ -440,11 +443,30 @@ def _same_text(text: str) -> str:
     return text
 
 
-def workflow_engine(container: Container) -> RunAdvancer:
-    """The engine workers advance runs with: the workflows over the container's knowledge base, checks and
-    ticket filer, the deterministic planner, the guardrail policy of each run's trigger, the redaction gate
-    (``guardrails.redact_secrets``) and the container's trace sinks. Without a project to file tickets in,
-    every run fails saying so."""
+def planner_for(container: Container) -> Planner:
+    """The model planner when a model is configured (``container.llm``), else the deterministic one; both fill
+    the templates in ``settings.orchestrator.prompts_dir``."""
+    prompts = PromptLibrary(container.settings.orchestrator.resolved_prompts_dir)
+    if container.llm is None:
+        return DeterministicPlanner(prompts)
+    policy = guardrail_policy(action_policy(container))
+    return ModelPlanner(
+        container.llm,
+        knowledge=container.knowledge,
+        prompts=prompts,
+        # The model's tools are read-only lookups; they are held to the strictest trigger's allow-list (a Jira
+        # webhook's), whichever trigger started the run.
+        allow=lambda action: policy(Trigger.JIRA_WEBHOOK, action),
+        max_tokens=container.settings.llm.max_tokens,
+        temperature=container.settings.llm.temperature,
+    )
+
+
+def workflow_engine(container: Container, *, echo: Echo | None = None) -> RunAdvancer:
+    """The engine runs are advanced with (by workers and by ``ticketsmith scan``): the workflows over the
+    container's knowledge base, checks and ticket filer, the planner :func:`planner_for` picks, the guardrail
+    policy of each run's trigger, the redaction gate (``guardrails.redact_secrets``) and the container's trace
+    sinks. ``echo`` receives progress lines. Without a project to file tickets in, every run fails saying so."""
     settings = container.settings
     project = ticket_project(settings)
     if project is None:
@@ -458,15 +480,17 @@ def workflow_engine(container: Container) -> RunAdvancer:
         knowledge=container.knowledge,
         checks=checks_runner(settings.data_dir / "scratch"),
         filer=container.ticket_filer,
-        planner=DeterministicPlanner(),
+        planner=planner_for(container),
         project_key=project,
         redact=redact_text if redacting else _same_text,
     )
+    if echo is not None:
+        services = replace(services, echo=echo)
     return WorkflowEngine(
         container.run_store,
         {SCAN: SCAN_WORKFLOW},
         services,
-        policy=guardrail_policy(ActionPolicy(settings.guardrails)),
+        policy=guardrail_policy(action_policy(container)),
         scrub=scrub if redacting else _same,
         sinks=container.trace_sinks,
     )

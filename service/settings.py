@@ -378,6 +378,15 @@ class OrchestratorSettings(BaseModel):
     max_tokens: int = Field(default=200_000, ge=0, description="Most model tokens (input + output) one run may use.")
     max_seconds: float = Field(default=1800.0, gt=0, description="Most wall-clock seconds one run may take.")
     max_tickets: int = Field(default=20, ge=0, description="Most tickets one run may create or update.")
+    prompts_dir: Path | None = Field(
+        default=None,
+        description="Directory of the prompt templates (<name>.md.j2); default: prompts/ of the source tree.",
+    )
+
+    @property
+    def resolved_prompts_dir(self) -> Path:
+        """``prompts_dir``, or the ``prompts/`` directory beside the ``service`` package (the source tree)."""
+        return self.prompts_dir or Path(__file__).resolve().parent.parent / "prompts"
 
 
 class GuardrailSettings(BaseModel):

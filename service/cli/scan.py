@@ -11,17 +11,12 @@ import typer
 
 from service.cli._common import EXIT_FAILED, JsonOption, app, err, out, with_container
 from service.cli.knowledge import container_factory
-from service.container import Container, action_policy, ticket_project
+from service.container import Container, default_budget, ticket_project, workflow_engine
 from service.domain.action_calls import Trigger
-from service.domain.runs import Budget, Run, RunState
+from service.domain.runs import Run, RunState
 from service.errors import ConfigurationError, InvalidInput
-from service.guardrails.gates import trace_scrub
 from service.knowledge_base.sources import default_name, is_url, without_credentials
-from service.orchestrator.engine import WorkflowEngine
-from service.orchestrator.planner import DeterministicPlanner
-from service.orchestrator.scan import SCAN, SCAN_WORKFLOW, checks_runner, guardrail_policy, new_scan_run
-from service.orchestrator.workflow import Services, redact_text
-from service.settings import Settings
+from service.orchestrator.scan import new_scan_run
 
 CLI_PRINCIPAL = "cli"
 
@@ -48,16 +43,6 @@ def _target(container: Container, given: str) -> tuple[str | None, str]:
     raise InvalidInput(
         f"{given} is neither a path, a clone URL nor the name of an indexed repository",
         hint="give a repository path, or index it first: ticketsmith index PATH --name NAME",
-    )
-
-
-def default_budget(settings: Settings) -> Budget:
-    limits = settings.orchestrator
-    return Budget(
-        max_steps=limits.max_steps,
-        max_tokens=limits.max_tokens,
-        max_seconds=limits.max_seconds,
-        max_tickets=limits.max_tickets,
     )
 
 
@@ -131,26 +116,9 @@ def scan(
             raise ConfigurationError(
                 "no project to file tickets in", hint="set TICKETSMITH_JIRA__PROJECT_KEY (or TICKETSMITH_TICKETS__*)"
             )
-        planner = DeterministicPlanner()
-        redacting = settings.guardrails.redact_secrets
         store = container.run_store
         with _progress(show) as echo:
-            services = Services(
-                knowledge=container.knowledge,
-                checks=checks_runner(settings.data_dir / "scratch"),
-                filer=container.ticket_filer,
-                planner=planner,
-                project_key=project,
-                echo=echo,
-                redact=redact_text if redacting else _unchanged_text,
-            )
-            engine = WorkflowEngine(
-                store,
-                {SCAN: SCAN_WORKFLOW},
-                services,
-                policy=guardrail_policy(action_policy(container)),
-                scrub=trace_scrub(settings),
-            )
+            engine = workflow_engine(container, echo=echo)
             run = store.create(
                 new_scan_run(
                     repository=name,
@@ -160,7 +128,7 @@ def scan(
                     trigger=Trigger.CLI,
                     principal=CLI_PRINCIPAL,
                     budget=default_budget(settings),
-                    planner=planner.model_id,
+                    planner=container.runs.planner,
                 )
             )
             return engine.advance(run.id)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from service.domain.action_calls import Trigger
 from service.domain.runs import Run, RunState
@@ -29,8 +29,16 @@ from service.traces.recorder import Scrub, SpanSink, TraceRecorder
 
 logger = logging.getLogger(__name__)
 
-Policy = Callable[[Trigger, str], tuple[bool, str]]
-"""``policy(trigger, action) -> (allowed, reason)``: the guardrail policy, per trigger."""
+
+class Policy(Protocol):
+    """``policy(trigger, action, confirmed) -> (allowed, reason)``: the guardrail policy, per trigger;
+    ``confirmed`` holds the actions the run's starter confirmed up front (``confirmed_actions`` parameter)."""
+
+    def __call__(self, trigger: Trigger, action: str, confirmed: frozenset[str] = frozenset()) -> tuple[bool, str]: ...
+
+
+CONFIRMED_ACTIONS = "confirmed_actions"
+"""The run parameter listing actions confirmed when the run was started (by the person who started it)."""
 
 ADVANCEABLE = (RunState.QUEUED, RunState.RUNNING)
 
@@ -76,9 +84,10 @@ class WorkflowEngine:
         if policy is None:
             return self._services
         trigger = run.trigger
+        confirmed = frozenset(str(a) for a in run.parameters.get(CONFIRMED_ACTIONS) or ())
 
         def allow(action: str) -> tuple[bool, str]:
-            return policy(trigger, action)
+            return policy(trigger, action, confirmed)
 
         return replace(self._services, allow=allow)
 

@@ -1,6 +1,6 @@
 """Planners: what writes a ticket's text from a group of findings and the code around them.
 
-:class:`Planner` is the protocol; :class:`DeterministicPlanner` fills the templates in ``service/prompts``
+:class:`Planner` is the protocol; :class:`DeterministicPlanner` fills the templates in ``prompts/``
 and is used when no model is configured, so every workflow runs the same without one. A planner records one
 MODEL span per call it makes (the deterministic one: one per template rendered, with model id
 ``deterministic`` and the note "no model was used") and charges the tokens it spent to the budget.

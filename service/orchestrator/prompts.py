@@ -1,4 +1,4 @@
-"""Prompt templates: ``service/prompts/<name>.md.j2``, each with a version, rendered with Jinja2.
+"""Prompt templates: ``prompts/<name>.md.j2``, each with a version, rendered with Jinja2.
 
 A template starts with front matter between ``---`` lines::
 
@@ -28,7 +28,7 @@ import jinja2
 
 from service.errors import ConfigurationError, NotFound
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"  # the source tree's; settings may name another
 SUFFIX = ".md.j2"
 _FRONT = re.compile(r"\A---\n(?P<head>.*?)\n---\n", re.DOTALL)
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -92,7 +92,8 @@ def parse_prompt(name: str, text: str) -> Prompt:
 
 
 class PromptLibrary:
-    """The templates in ``directory`` (the packaged ``service/prompts`` by default), loaded on first use."""
+    """The templates in ``directory``, loaded on first use (default: the source tree's ``prompts/``; the
+    container passes ``TICKETSMITH_ORCHESTRATOR__PROMPTS_DIR`` when set)."""
 
     def __init__(self, directory: Path = PROMPTS_DIR) -> None:
         self.directory = directory

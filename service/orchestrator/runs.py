@@ -90,6 +90,11 @@ class RunService:
         self._clock = clock
         self._new_id = new_id
 
+    @property
+    def planner(self) -> str:
+        """What decides new runs' steps: the model's id, or ``deterministic``."""
+        return self._planner
+
     def check_workflow(self, workflow: str) -> None:
         """Raise :class:`InvalidInput` naming the known workflows unless ``workflow`` is one."""
         if workflow not in self.workflows:

@@ -44,12 +44,15 @@ def checks_runner(scratch_parent: Path) -> CheckRunner:
 
 
 def guardrail_policy(policy: ActionPolicy) -> Policy:
-    """The engine's ``policy(trigger, action)`` from the guardrails: an action that needs a person's
-    confirmation first is refused here (a scan does not wait for one)."""
+    """The engine's ``policy(trigger, action, confirmed)`` from the guardrails: an action that needs a person's
+    confirmation is refused (a scan does not wait for one) unless the run was started with that action
+    confirmed (``confirmed``: e.g. ``tickets.file`` for a scan started by an explicit startRun call)."""
 
-    def decide(trigger: Trigger, action: str) -> tuple[bool, str]:
+    def decide(trigger: Trigger, action: str, confirmed: frozenset[str] = frozenset()) -> tuple[bool, str]:
         decision = policy.allows(trigger, action)
         if decision.allowed and decision.needs_confirmation:
+            if action in confirmed:
+                return True, f"{decision.reason}; confirmed when the run was started"
             return False, f"{decision.reason}; a scan does not wait for a confirmation"
         return decision.allowed, decision.reason
 

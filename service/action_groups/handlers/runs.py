@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.action_groups.operations import ActionGroup, CallContext, NoParams, Operation
 from service.domain.runs import Run, RunState
+from service.orchestrator.engine import CONFIRMED_ACTIONS
 from service.orchestrator.runs import BudgetRequest, RunService, lowered
+from service.orchestrator.steps.file import ACTION as FILE_TICKETS
 
 STATES = "queued, running, paused, succeeded, stopped, failed or cancelled"
 
@@ -165,6 +167,10 @@ class RunsActions:
         lowered(self._service.default_budget, budget)
         name, source = await anyio.to_thread.run_sync(self._check, body.repository)
         parameters: dict[str, Any] = {"since": body.since, "dry_run": body.dry_run}
+        if not body.dry_run:
+            # This call is the confirmation: the caller asked for a scan that files tickets (Bedrock asks its
+            # user first, the operation carries x-requireConfirmation), so the run need not pause for one.
+            parameters[CONFIRMED_ACTIONS] = [FILE_TICKETS]
         if source is not None:
             parameters["source"] = source
         run = await anyio.to_thread.run_sync(
@@ -216,6 +222,7 @@ def runs_group(actions: RunsActions) -> ActionGroup:
                 response=RunOut,
                 handler=actions.start,
                 writes=True,
+                require_confirmation=True,
             ),
             Operation(
                 operation_id="getRun",

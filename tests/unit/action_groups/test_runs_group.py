@@ -143,9 +143,8 @@ def test_a_run_started_and_read_through_bedrock_events(client: TestClient, repos
 
 
 def test_a_run_started_over_rest_is_run_by_the_in_process_worker(tmp_path: Path, repos: Path) -> None:
-    # A REST caller's writes need a person's confirmation (the guardrails), and a scan does not wait for one:
-    # the run goes through every step and its tickets are denied, saying why. (CLI and Jira-triggered scans
-    # file; see tests/integration/test_run_durability.py.)
+    # A REST caller's writes need a person's confirmation (the guardrails); the startRun call asking for a
+    # scan that files tickets is that confirmation, recorded on the run, so its tickets are filed.
     settings = make_settings(
         tmp_path,
         indexing=IndexingSettings(allowed_roots=[repos]),
@@ -163,10 +162,15 @@ def test_a_run_started_over_rest_is_run_by_the_in_process_worker(tmp_path: Path,
             assert got["state"] == "succeeded", got
             assert got["usage"]["steps"] == 7
             assert client.get(f"/v1/runs/{run['runId']}/trace").status_code == 200
+            spans = client.get(f"/v1/runs/{run['runId']}/trace").json()["spans"]
         result = got["result"]
         filed = container.issue_tracker.search(jql="labels = ticketsmith", limit=100)
-        assert (result["created"], filed, result["denied"]) == (0, [], result["groups"])
         assert result["groups"] >= 3
-        assert "needs a confirmation" in result["tickets"][0]["reason"]
+        assert (result["created"], len(filed), result["denied"]) == (result["groups"], result["groups"], 0)
+        decisions = [
+            s["attributes"] for s in spans if s["kind"] == "guardrail" and s["attributes"]["action"] == "tickets.file"
+        ]
+        assert decisions
+        assert all("confirmed when the run was started" in d["reason"] for d in decisions)
     finally:
         container.close()

@@ -203,6 +203,7 @@ def test_the_summary_is_written_from_its_template() -> None:
     variables = {
         "repository": "demo",
         "commit": "c0ffee",
+        "since": None,
         "dry_run": True,
         "findings": 3,
         "groups": 1,
