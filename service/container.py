@@ -238,6 +238,7 @@ def build_container(
     registry.add(runs_group(RunsActions(service=container.runs, check_repository=api_repository_check(container))))
     for factory in extra_groups:
         registry.add(factory(container))
+    dispatcher.policy = action_policy(container).allows
     return container
 
 

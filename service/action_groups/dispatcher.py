@@ -34,6 +34,7 @@ from service.action_groups.registry import ActionGroupRegistry
 from service.domain.action_calls import ActionCall, Trigger
 from service.domain.principals import Principal
 from service.errors import Cancelled, Forbidden, HandlerFailed, HandlerTimeout, InvalidInput, TicketsmithError
+from service.guardrails.policy import Decision
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class ActionDispatcher:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.registry = registry
+        # The per-trigger allow-lists (set by the composition root); None allows every call.
+        self.policy: Callable[[Trigger, str], Decision] | None = None
         self._recorder = recorder
         self._timeout = timeout_seconds
         self._clock = clock
@@ -86,6 +89,7 @@ class ActionDispatcher:
                     f"API key {ctx.principal.name!r} may not call action group {group.name!r}",
                     hint="add the group to the key's action_groups in TICKETSMITH_API_KEYS",
                 )
+            self._enforce_policy(group, op, ctx)
             try:
                 async with asyncio.timeout(self._timeout):
                     result: BaseModel = await op.handler(ctx, params, body)
@@ -111,6 +115,20 @@ class ActionDispatcher:
             raise error from exc
         finally:
             self._record(group, op, ctx, started_at, time.perf_counter() - started, error)
+
+    def _enforce_policy(self, group: ActionGroup, op: AnyOperation, ctx: CallContext) -> None:
+        """Refuse a call the trigger's allow-list does not allow. A write that needs a confirmation is refused
+        from Bedrock and Lambda (nobody confirmed it: the operation lacks x-requireConfirmation); from REST and the
+        CLI the call itself is the person's explicit request."""
+        if self.policy is None:
+            return
+        decision = self.policy(ctx.trigger, f"{group.name}.{op.operation_id}")
+        unconfirmed = decision.needs_confirmation and ctx.trigger in (Trigger.BEDROCK, Trigger.LAMBDA)
+        if not decision.allowed or unconfirmed:
+            raise Forbidden(
+                decision.reason,
+                hint=f"allow it for the {ctx.trigger.value} trigger in TICKETSMITH_GUARDRAILS__ALLOWED_ACTIONS",
+            )
 
     def _record(
         self,

@@ -302,6 +302,7 @@ def jira_group(actions: JiraActions) -> ActionGroup:
             response=CommentOut,
             handler=actions.comment,
             writes=True,
+            require_confirmation=True,
         ),
         Operation(
             operation_id="transitionIssue",
@@ -314,6 +315,7 @@ def jira_group(actions: JiraActions) -> ActionGroup:
             response=IssueOut,
             handler=actions.transition,
             writes=True,
+            require_confirmation=True,
         ),
     )
     return ActionGroup(

@@ -257,6 +257,7 @@ def runs_group(actions: RunsActions) -> ActionGroup:
                 response=RunOut,
                 handler=actions.cancel,
                 writes=True,
+                require_confirmation=True,
             ),
         ),
     )

@@ -147,7 +147,7 @@ def test_the_model_looks_at_the_code_then_writes_the_ticket(knowledge: Knowledge
     assert retrieval.attributes["query"] == "parse_token eval"
     assert retrieval.attributes["citations"][0]["path"] == "app/lexer.py"
     assert [s.name for s in run.spans(SpanKind.TOOL)] == ["codebase.searchCode", "codebase.readFile"]
-    assert "scan_system@1" in run.spans(SpanKind.RATIONALE)[0].attributes["text"]
+    assert "scan_system@2" in run.spans(SpanKind.RATIONALE)[0].attributes["text"]
 
 
 def test_bad_tool_input_goes_back_to_the_model(knowledge: KnowledgeBase) -> None:
