@@ -136,7 +136,10 @@ def test_container_wraps_the_tracker_and_builds_the_policy_over_its_registry() -
         policy = action_policy(container)
         assert policy.allows(Trigger.BEDROCK, "codebase.searchCode").allowed
         assert policy.allows(Trigger.BEDROCK, "jira.createIssue").allowed
-        assert not policy.allows(Trigger.BEDROCK, "jira.transitionIssue").allowed
+        transition = policy.allows(Trigger.BEDROCK, "jira.transitionIssue")
+        assert transition.allowed, "the operation carries x-requireConfirmation: Bedrock asks its user"
+        assert "x-requireConfirmation" in transition.reason
+        assert not transition.needs_confirmation
         assert not policy.allows(Trigger.BEDROCK, "jira.nonexistent").allowed
         assert not policy.allows(Trigger.BEDROCK, "nogroup.x").allowed
         assert policy.allows(Trigger.REST, "jira.addComment").needs_confirmation

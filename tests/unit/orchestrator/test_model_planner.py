@@ -204,6 +204,8 @@ def test_the_summary_is_written_from_its_template() -> None:
         "repository": "demo",
         "commit": "c0ffee",
         "since": None,
+        "already_ticketed": 0,
+        "suppressed": 0,
         "dry_run": True,
         "findings": 3,
         "groups": 1,
