@@ -38,6 +38,7 @@ from service.adapters.tickets.ledger import SqlTicketLedger
 from service.adapters.tickets.local import LocalIssueTracker, in_memory_local_tracker
 from service.adapters.tickets.memory import InMemoryTicketLedger
 from service.errors import ConfigurationError
+from service.jobs.group_commit import GroupCommit
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, jira_webhook_handler
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import Periodic, Worker
@@ -78,6 +79,7 @@ class Container:
     issue_tracker: IssueTracker
     ticket_ledger: TicketLedger
     ticket_filer: TicketFiler
+    job_intake: GroupCommit  # queues jobs from request handlers, many per transaction
     readiness: list[ReadinessProbe] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -151,6 +153,8 @@ def build_container(
     # Hybrid search runs its lexical half here while the query is embedded and searched densely.
     search_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-search")
     closers.append(search_pool.shutdown)
+    job_intake = GroupCommit(job_queue)
+    closers.append(job_intake.close)
     container = Container(
         settings=settings,
         registry=registry,
@@ -165,6 +169,7 @@ def build_container(
         issue_tracker=tracker,
         ticket_ledger=ticket_ledger,
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
+        job_intake=job_intake,
         readiness=readiness,
         _closers=closers,
     )
