@@ -86,3 +86,24 @@ def test_a_log_the_writers_outran_is_checkpointed_inside_the_writer_gate(tmp_pat
     _busy, log, copied = checkpointer.checkpoint()
     assert copied == log
     engine.dispose()
+
+
+def test_the_log_stays_bounded_while_writers_never_stop(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    engine = create_database_engine(f"sqlite:///{path}")
+    upgrade_to_head(engine)
+    _checkpointer(engine)._max_frames = 300
+    queue = SqlJobQueue(engine)
+    pad = "x" * 6000
+    deadline = time.monotonic() + 3.0
+    written = 0
+    while time.monotonic() < deadline:  # back-to-back commits: the log is never fully copied between them
+        queue.enqueue(kind="k", payload={"n": written, "pad": pad}, now=datetime.now(UTC))
+        written += 1
+    with engine.connect() as connection:
+        page = connection.exec_driver_sql("PRAGMA page_size").scalar_one()
+    # Each write appends about six pages (the row, its overflow page, three indexes). A log that is never reset
+    # ends up holding all of them; one reset every round holds what a round's writes appended.
+    wal_pages = (path.with_name("busy.db-wal").stat().st_size - 32) // (page + 24)
+    assert wal_pages < 2 * written, f"{written} writes grew the log to {wal_pages} pages"
+    engine.dispose()
