@@ -14,7 +14,11 @@ database and compared.
 Targets (issue: Jira): >= 500 accepted/s with p99 < 50 ms on this 2-core machine, zero lost, zero doubled.
 Prints one JSON document.
 
-    python bench/webhooks.py [--duration 10] [--connections 32] [--workers 2] [--postgres]
+With ``--pin`` the service (and PostgreSQL) run on CPU 1 and the load generator on CPU 0, so the generator
+does not take the service's CPU time; the default shares both cores between them, as a closed loop on one
+machine does.
+
+    python bench/webhooks.py [--duration 10] [--connections 32] [--workers 2] [--postgres] [--pin]
 """
 
 from __future__ import annotations
@@ -49,6 +53,16 @@ REPO = Path(__file__).resolve().parents[1]
 BODY = (REPO / "tests" / "fixtures" / "jira" / "webhook_issue_updated.json").read_bytes()
 SECRET = "bench-webhook-secret-0123456789"
 REPLAY_EVERY = 20
+SERVICE_CPUS = {1}
+GENERATOR_CPUS = {0}
+
+
+def pin_tree(pid: int, cpus: set[int]) -> None:
+    """Pin ``pid`` and every process under it (each thread too) to ``cpus``."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
+        for child in (task / "children").read_text().split():
+            pin_tree(int(child), cpus)
 
 
 @dataclass
@@ -131,12 +145,14 @@ def persisted(url: str) -> Counter[str]:
 
 
 @contextmanager
-def postgres(data: Path) -> Iterator[str]:
+def postgres(data: Path, *, pin: bool) -> Iterator[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver
 
     server: Any = pgserver.get_server(data / "pg", cleanup_mode="stop")
+    if pin:  # backends fork from the postmaster, so they inherit its CPU
+        pin_tree(int((data / "pg" / "postmaster.pid").read_text().split()[0]), SERVICE_CPUS)
     admin = create_engine(make_url(server.get_uri()).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text("CREATE DATABASE bench_webhooks"))
@@ -211,7 +227,9 @@ def run_against(database_url: str | None, data: Path, args: argparse.Namespace, 
         cwd=data,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=(lambda: os.sched_setaffinity(0, SERVICE_CPUS)) if args.pin else None,
     )
+    load_before = os.getloadavg()[0]
     try:
         wait_ready(f"http://127.0.0.1:{port}", timeout=60.0)
         asyncio.run(drive(port, connections=args.connections, duration=2, run="warmup"))
@@ -244,6 +262,7 @@ def run_against(database_url: str | None, data: Path, args: argparse.Namespace, 
     return {
         "database": "postgresql" if database_url else "sqlite",
         "in_process_worker": worker,
+        "load_average_1m_at_start": round(load_before, 2),
         "requests": len(tally.latencies_ms),
         "seconds": round(elapsed, 2),
         "accepted": len(accepted),
@@ -269,7 +288,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server processes")
     parser.add_argument("--postgres", action="store_true", help="also run against PostgreSQL (pgserver)")
     parser.add_argument("--no-wrk", action="store_true", help="skip the wrk phase (Debian package wrk)")
+    parser.add_argument("--pin", action="store_true", help="service on CPU 1, load generator on CPU 0")
     args = parser.parse_args()
+    if args.pin:
+        os.sched_setaffinity(0, GENERATOR_CPUS)  # this process drives the load; wrk inherits it
 
     results = []
     load_before = os.getloadavg()
@@ -283,7 +305,7 @@ def main() -> None:
         if args.postgres:
             pg_dir = Path(scratch) / "postgres"
             pg_dir.mkdir()
-            with postgres(pg_dir) as url:
+            with postgres(pg_dir, pin=args.pin) as url:
                 results.append(run_against(url, pg_dir, args, worker=True))
 
     report = {
@@ -298,6 +320,9 @@ def main() -> None:
         "runs the webhook jobs during the load unless in_process_worker is false (then only the intake is measured)",
         "load_generator": f"asyncio HTTP/1.1 keep-alive client (every answer recorded), then wrk -t2, "
         f"{args.connections} connections each, closed loop, loopback",
+        "cpus": f"service and PostgreSQL on CPU {sorted(SERVICE_CPUS)}, load generator on CPU {sorted(GENERATOR_CPUS)}"
+        if args.pin
+        else "service, PostgreSQL and load generator share every CPU",
         "delivery": "tests/fixtures/jira/webhook_issue_updated.json, signed, unique identifier, 1 in 20 replayed",
         "duration_seconds": args.duration,
         "results": results,

@@ -50,6 +50,7 @@ from service.errors import ConfigurationError
 from service.guardrails.gates import gate_issue_tracker, gate_llm
 from service.guardrails.policy import ActionPolicy, ActionTraits
 from service.guardrails.redaction import scrub
+from service.jobs.group_commit import GroupCommit
 from service.jobs.jira_webhooks import JIRA_WEBHOOK, jira_webhook_handler
 from service.jobs.maintenance import PRUNE_ACTION_CALLS, prune_action_calls
 from service.jobs.worker import JobHandler, Periodic, Worker
@@ -104,6 +105,7 @@ class Container:
     ticket_filer: TicketFiler
     run_store: RunStore
     runs: RunService
+    job_intake: GroupCommit  # queues jobs from request handlers, many per transaction
     llm: LLM | None = None  # None: no model configured, the deterministic planner runs
     # Receive every recorded span (OpenTelemetry export when TICKETSMITH_TELEMETRY__OTLP_ENDPOINT is set).
     trace_sinks: list[SpanSink] = field(default_factory=list)
@@ -190,6 +192,8 @@ def build_container(
     # Hybrid search runs its lexical half here while the query is embedded and searched densely.
     search_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-search")
     closers.append(search_pool.shutdown)
+    job_intake = GroupCommit(job_queue)
+    closers.append(job_intake.close)
     container = Container(
         settings=settings,
         registry=registry,
@@ -206,6 +210,7 @@ def build_container(
         ticket_filer=TicketFiler(tracker, ticket_ledger, filing_policy(settings)),
         run_store=run_store,
         runs=run_service(settings, run_store, job_queue, llm),
+        job_intake=job_intake,
         llm=llm,
         trace_sinks=build_trace_sinks(settings, closers),
         readiness=readiness,

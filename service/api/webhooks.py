@@ -14,11 +14,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio.to_thread
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from starlette.routing import Route
 
+from service.domain.jobs import JobRequest
 from service.errors import Forbidden, InvalidInput, TicketsmithError, Unauthorized
 from service.jobs.jira_webhooks import JIRA_WEBHOOK
 
@@ -72,8 +72,9 @@ async def receive_jira_webhook(request: Request) -> Response:
     now = datetime.now(UTC)
     issue_field = payload.get("issue")
     issue: dict[str, Any] = issue_field if isinstance(issue_field, dict) else {}
-    job = await anyio.to_thread.run_sync(
-        lambda: container.job_queue.enqueue(
+    # Joins the other deliveries arriving now in one transaction; returns after the commit that stored it.
+    queued = await container.job_intake.enqueue(
+        JobRequest(
             kind=JIRA_WEBHOOK,
             payload={
                 "identifier": identifier,
@@ -87,8 +88,8 @@ async def receive_jira_webhook(request: Request) -> Response:
             dedup_key=f"jira-webhook:{identifier}",
         )
     )
-    status = "accepted" if job.created_at == now else "duplicate"
-    return JSONResponse(status_code=202, content={"status": status, "jobId": job.id})
+    status = "accepted" if queued.created else "duplicate"
+    return JSONResponse(status_code=202, content={"status": status, "jobId": queued.job.id})
 
 
 route = Route(JIRA_WEBHOOK_PATH, receive_jira_webhook, methods=["POST"], include_in_schema=False)

@@ -45,3 +45,23 @@ class Job:
     result: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """A job to queue, as one value: the arguments of ``JobQueue.enqueue``, for ``enqueue_many``."""
+
+    kind: str
+    payload: dict[str, Any]
+    now: datetime
+    dedup_key: str | None = None
+    run_after: datetime | None = None
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """What queueing one :class:`JobRequest` did: ``created`` False means ``job`` already had its dedup key."""
+
+    job: Job
+    created: bool

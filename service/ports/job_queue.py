@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from service.domain.jobs import Job, JobState
+from service.domain.jobs import Enqueued, Job, JobRequest, JobState
 
 
 class JobQueue(Protocol):
@@ -26,6 +26,17 @@ class JobQueue(Protocol):
         max_attempts: int = 5,
     ) -> Job:
         """Add a job, or return the existing one with the same ``dedup_key`` (whatever its state)."""
+        ...
+
+    def enqueue_many(self, requests: Sequence[JobRequest]) -> list[Enqueued]:
+        """Queue every request in ONE transaction; one :class:`Enqueued` per request, in order.
+
+        All or nothing: when the store fails, nothing of the call is stored and the store's error is raised.
+        A request whose ``dedup_key`` is already queued gets that job back (``created`` False); of several
+        requests in one call with the same key, the first is queued and the later ones get it back. A created
+        job's ``payload`` is the object given. Raises :class:`service.errors.InvalidInput` (nothing stored)
+        when a request has ``max_attempts`` below 1.
+        """
         ...
 
     def claim(self, *, worker_id: str, kinds: Collection[str], now: datetime, lease_seconds: float) -> Job | None:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from service.adapters.storage.jobs import SqlJobQueue
 from service.adapters.storage.memory import InMemoryJobQueue
-from service.domain.jobs import JobState
+from service.domain.jobs import JobRequest, JobState
 from service.errors import Conflict, InvalidInput, NotFound
 from service.ports.job_queue import JobQueue
 
@@ -60,6 +60,43 @@ def test_dedup_key_returns_the_existing_job(queue: JobQueue) -> None:
     assert again.id == first.id
     assert again.payload == {"a": 1}
     assert len(queue.list()) == 1
+
+
+def test_enqueue_many_answers_each_request_in_order(queue: JobQueue) -> None:
+    old = queue.enqueue(kind="sync", payload={"old": True}, now=T0, dedup_key="taken")
+    later = T0 + timedelta(seconds=1)
+    body = {"text": 'é \u2603 "quoted"', "n": [1, 2.5, None, {"deep": [True]}], "big": 2**63}
+    results = queue.enqueue_many(
+        [
+            JobRequest("sync", body, later, dedup_key="fresh"),
+            JobRequest("sync", {"second": 1}, later, dedup_key="taken"),
+            JobRequest("sync", {"third": 1}, later, dedup_key="fresh"),  # same key as the first: a duplicate
+            JobRequest("sync", {"keyless": 1}, later, run_after=later + timedelta(minutes=1), max_attempts=2),
+            JobRequest("sync", {"keyless": 2}, later),
+        ]
+    )
+    assert [r.created for r in results] == [True, False, False, True, True]
+    first, taken, again, keyless, keyless2 = (r.job for r in results)
+    assert taken == old
+    assert again.id == first.id
+    assert len({first.id, keyless.id, keyless2.id, old.id}) == 4
+    # A created job is answered without reading it back; it equals what the store now holds.
+    for job in (first, keyless, keyless2):
+        assert queue.get(job_id=job.id) == job
+    assert (first.payload, first.state, first.attempts, first.created_at) == (body, JobState.QUEUED, 0, later)
+    assert (keyless.run_after, keyless.max_attempts) == (later + timedelta(minutes=1), 2)
+    assert len(queue.list()) == 4
+    assert queue.enqueue_many([]) == []
+
+
+def test_enqueue_many_is_all_or_nothing_on_bad_input(queue: JobQueue) -> None:
+    with pytest.raises(InvalidInput):
+        queue.enqueue_many([JobRequest("sync", {}, T0, dedup_key="a"), JobRequest("sync", {}, T0, max_attempts=0)])
+    assert queue.list() == []
+    claimed = queue.enqueue_many([JobRequest("sync", {"i": i}, T0 + timedelta(seconds=i)) for i in range(3)])
+    job = queue.claim(worker_id="w", kinds=KINDS, now=T0 + timedelta(seconds=5), lease_seconds=10)
+    assert job is not None
+    assert job.id == claimed[0].job.id  # batch-queued jobs are ordinary jobs: oldest due first
 
 
 def test_expired_lease_is_claimed_again_and_the_old_holder_cannot_finish(queue: JobQueue) -> None:

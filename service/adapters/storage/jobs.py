@@ -7,18 +7,49 @@ on SQLite the statement runs under ``BEGIN IMMEDIATE``, which serialises writers
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, and_, bindparam, or_, select, text, update
 
 from service.adapters.storage.engine import utc, write_transaction
 from service.adapters.storage.schema import jobs
-from service.domain.jobs import Job, JobState
+from service.domain.jobs import Enqueued, Job, JobRequest, JobState
 from service.errors import Conflict, InvalidInput, NotFound
+
+_INSERTED = "id, kind, payload, state, attempts, max_attempts, dedup_key, run_after, created_at, updated_at"
+
+# A batch goes in as ONE statement with ONE parameter, a JSON array of rows, as the action-call log does: a
+# statement per row means a driver step per row, and every step gives up the GIL and waits to get it back from
+# the busy event loop. Each row's payload travels as the text json.dumps made of it, so what is stored is
+# byte for byte what SQLAlchemy's JSON type stores. Rows whose dedup_key is taken are skipped (rowcount says
+# how many went in); NULL keys never conflict.
+_INSERT_MANY = {
+    # Datetimes as SQLAlchemy's SQLite DateTime text: naive UTC "YYYY-MM-DD HH:MM:SS.ffffff".
+    "sqlite": text(
+        f"INSERT INTO jobs ({_INSERTED}) "  # noqa: S608 - module constants only, no input
+        "SELECT json_extract(value, '$.id'), json_extract(value, '$.kind'), json_extract(value, '$.payload'), "
+        ":queued, 0, json_extract(value, '$.max_attempts'), json_extract(value, '$.dedup_key'), "
+        "json_extract(value, '$.run_after'), json_extract(value, '$.created_at'), "
+        "json_extract(value, '$.created_at') "
+        "FROM json_each(:rows) WHERE true ON CONFLICT (dedup_key) DO NOTHING"
+    ),
+    "postgresql": text(
+        f"INSERT INTO jobs ({_INSERTED}) "  # noqa: S608 - module constants only, no input
+        "SELECT r.id, r.kind, CAST(r.payload AS json), :queued, 0, r.max_attempts, r.dedup_key, r.run_after, "
+        "r.created_at, r.created_at FROM json_to_recordset(CAST(:rows AS json)) AS r("
+        "id varchar, kind varchar, payload text, max_attempts integer, dedup_key varchar, run_after timestamptz, "
+        "created_at timestamptz) ON CONFLICT (dedup_key) DO NOTHING"
+    ),
+}
+
+
+def _stamp(value: datetime, dialect: str) -> str:
+    moment = value.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds") if dialect == "sqlite" else moment.isoformat()
 
 
 def _job(row: Any) -> Job:
@@ -45,11 +76,10 @@ class SqlJobQueue:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(jobs)
+        self._dialect = engine.dialect.name
         # Built once and executed with parameters: building a statement per call costs more than running it.
-        self._insert = insert.returning(*jobs.c)
-        self._insert_dedup = insert.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(*jobs.c)
-        self._by_dedup_key = select(jobs).where(jobs.c.dedup_key == bindparam("key"))
+        self._insert_many = _INSERT_MANY[self._dialect]
+        self._by_dedup_keys = select(jobs).where(jobs.c.dedup_key.in_(bindparam("keys", expanding=True)))
         self._claim = self._claim_statement()
         pick = select(jobs.c.id, jobs.c.run_after, jobs.c.created_at).where(
             jobs.c.kind.in_(bindparam("kinds", expanding=True))
@@ -88,30 +118,74 @@ class SqlJobQueue:
         run_after: datetime | None = None,
         max_attempts: int = 5,
     ) -> Job:
-        if max_attempts < 1:
+        request = JobRequest(kind, payload, now, dedup_key, run_after, max_attempts)
+        return self.enqueue_many([request])[0].job
+
+    def enqueue_many(self, requests: Sequence[JobRequest]) -> list[Enqueued]:
+        if any(request.max_attempts < 1 for request in requests):
             raise InvalidInput("max_attempts must be at least 1")
-        now = now.astimezone(UTC)
-        values = {
-            "id": uuid.uuid4().hex,
-            "kind": kind,
-            "payload": payload,
-            "state": JobState.QUEUED.value,
-            "attempts": 0,
-            "max_attempts": max_attempts,
-            "dedup_key": dedup_key,
-            "run_after": (run_after or now).astimezone(UTC),
-            "created_at": now,
-            "updated_at": now,
-        }
-        row: Any
+        if not requests:
+            return []
+        # Of several requests with one key only the first goes to the database; the others share its outcome.
+        firsts: dict[str, Job] = {}
+        created: list[Job | None] = []
+        rows: list[dict[str, Any]] = []
+        for request in requests:
+            if request.dedup_key is not None and request.dedup_key in firsts:
+                created.append(None)
+                continue
+            job = self._queued(request)
+            created.append(job)
+            if job.dedup_key is not None:
+                firsts[job.dedup_key] = job
+            rows.append(
+                {
+                    "id": job.id,
+                    "kind": job.kind,
+                    "payload": json.dumps(job.payload),
+                    "max_attempts": job.max_attempts,
+                    "dedup_key": job.dedup_key,
+                    "run_after": _stamp(job.run_after, self._dialect),
+                    "created_at": _stamp(job.created_at, self._dialect),
+                }
+            )
+        existing: dict[str, Job] = {}
         with write_transaction(self._engine) as connection:
-            if dedup_key is None:
-                row = connection.execute(self._insert, values).one()
+            inserted = connection.execute(
+                self._insert_many, {"rows": json.dumps(rows), "queued": JobState.QUEUED.value}
+            )
+            if inserted.rowcount != len(rows):  # some keys were taken already: those jobs are the answers
+                found = connection.execute(self._by_dedup_keys, {"keys": list(firsts)})
+                existing = {row.dedup_key: _job(row) for row in found if row.id != firsts[row.dedup_key].id}
+        results: list[Enqueued] = []
+        for request, new in zip(requests, created, strict=True):
+            if new is not None and new.dedup_key not in existing:
+                results.append(Enqueued(new, created=True))
             else:
-                row = connection.execute(self._insert_dedup, values).first()
-                if row is None:  # already queued under this key: the existing job
-                    row = connection.execute(self._by_dedup_key, {"key": dedup_key}).one()
-        return _job(row)
+                key = request.dedup_key
+                assert key is not None
+                results.append(Enqueued(existing.get(key) or firsts[key], created=False))
+        return results
+
+    @staticmethod
+    def _queued(request: JobRequest) -> Job:
+        now = request.now.astimezone(UTC)
+        return Job(
+            id=uuid.uuid4().hex,
+            kind=request.kind,
+            payload=request.payload,
+            state=JobState.QUEUED,
+            attempts=0,
+            max_attempts=request.max_attempts,
+            dedup_key=request.dedup_key,
+            run_after=(request.run_after or now).astimezone(UTC),
+            lease_owner=None,
+            lease_expires_at=None,
+            last_error=None,
+            result=None,
+            created_at=now,
+            updated_at=now,
+        )
 
     def _claim_statement(self) -> Any:
         now: Any = bindparam("now")

@@ -12,7 +12,7 @@ from typing import Any
 
 from service.domain.action_calls import ActionCall
 from service.domain.findings import Category, CheckRun, Finding, Severity
-from service.domain.jobs import Job, JobState
+from service.domain.jobs import Enqueued, Job, JobRequest, JobState
 from service.errors import Conflict, InvalidInput, NotFound
 
 
@@ -71,30 +71,41 @@ class InMemoryJobQueue:
         run_after: datetime | None = None,
         max_attempts: int = 5,
     ) -> Job:
-        if max_attempts < 1:
+        request = JobRequest(kind, payload, now, dedup_key, run_after, max_attempts)
+        return self.enqueue_many([request])[0].job
+
+    def enqueue_many(self, requests: Sequence[JobRequest]) -> list[Enqueued]:
+        if any(request.max_attempts < 1 for request in requests):
             raise InvalidInput("max_attempts must be at least 1")
+        results: list[Enqueued] = []
         with self._lock:
-            for job in self._jobs.values():
-                if dedup_key is not None and job.dedup_key == dedup_key:
-                    return job
-            job = Job(
-                id=uuid.uuid4().hex,
-                kind=kind,
-                payload=copy.deepcopy(payload),
-                state=JobState.QUEUED,
-                attempts=0,
-                max_attempts=max_attempts,
-                dedup_key=dedup_key,
-                run_after=run_after or now,
-                lease_owner=None,
-                lease_expires_at=None,
-                last_error=None,
-                result=None,
-                created_at=now,
-                updated_at=now,
-            )
-            self._jobs[job.id] = job
-            return job
+            by_key = {job.dedup_key: job for job in self._jobs.values() if job.dedup_key is not None}
+            for request in requests:
+                existing = by_key.get(request.dedup_key) if request.dedup_key is not None else None
+                if existing is not None:
+                    results.append(Enqueued(existing, created=False))
+                    continue
+                job = Job(
+                    id=uuid.uuid4().hex,
+                    kind=request.kind,
+                    payload=copy.deepcopy(request.payload),
+                    state=JobState.QUEUED,
+                    attempts=0,
+                    max_attempts=request.max_attempts,
+                    dedup_key=request.dedup_key,
+                    run_after=request.run_after or request.now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error=None,
+                    result=None,
+                    created_at=request.now,
+                    updated_at=request.now,
+                )
+                self._jobs[job.id] = job
+                if job.dedup_key is not None:
+                    by_key[job.dedup_key] = job
+                results.append(Enqueued(job, created=True))
+        return results
 
     def claim(self, *, worker_id: str, kinds: Collection[str], now: datetime, lease_seconds: float) -> Job | None:
         with self._lock:
