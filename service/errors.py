@@ -137,6 +137,14 @@ class HandlerFailed(TicketsmithError):
     code = "handler_failed"
 
 
+class StoreUnavailable(HandlerFailed):
+    """The service's own database could not store the request: nothing of it was kept. A 503, so senders that
+    retry on 5xx (Jira's webhooks do) send it again."""
+
+    status_code = 503
+    code = "store_unavailable"
+
+
 class UpstreamFailed(HandlerFailed):
     """A remote service failed or stayed unreachable after the adapter's own retries."""
 

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from service.domain.jobs import Enqueued, JobRequest
-from service.errors import HandlerFailed, InvalidInput, TicketsmithError
+from service.errors import InvalidInput, StoreUnavailable, TicketsmithError
 from service.ports.job_queue import JobQueue
 
 logger = logging.getLogger(__name__)
@@ -67,8 +67,8 @@ class GroupCommit:
         """Queue ``request``; return once the transaction that holds it has committed.
 
         Raises :class:`InvalidInput` at once for a request no store would take (it never joins a batch), and
-        :class:`HandlerFailed` when the batch's transaction failed: then nothing of that batch was stored and
-        every request in it gets the error. Raises :class:`HandlerFailed` after :meth:`close`.
+        :class:`StoreUnavailable` (a 503) when the batch's transaction failed: then nothing of that batch was stored and
+        every request in it gets the error. Raises :class:`StoreUnavailable` after :meth:`close`.
         """
         if request.max_attempts < 1:
             raise InvalidInput("max_attempts must be at least 1")
@@ -76,7 +76,7 @@ class GroupCommit:
         future: asyncio.Future[Enqueued] = loop.create_future()
         with self._start_lock:
             if self._closed:
-                raise HandlerFailed("the job queue is shutting down", hint="send it again to the restarted service")
+                raise StoreUnavailable("the job queue is shutting down", hint="send it again to the restarted service")
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="job-group-commit", daemon=True)
                 self._thread.start()
@@ -131,9 +131,9 @@ class GroupCommit:
                 loop.call_soon_threadsafe(_settle, settled)
 
 
-def _failure(exc: Exception, size: int) -> HandlerFailed:
+def _failure(exc: Exception, size: int) -> StoreUnavailable:
     reason = exc.message if isinstance(exc, TicketsmithError) else (str(exc).splitlines() or [""])[0][:300]
-    error = HandlerFailed(
+    error = StoreUnavailable(
         f"the job store failed; nothing of this batch of {size} was stored: {type(exc).__name__}: {reason}",
         hint="the store is unreachable or refusing writes; send the request again",
     )

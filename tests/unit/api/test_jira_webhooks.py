@@ -123,3 +123,31 @@ def test_odd_but_signed_bodies_get_an_answer_not_a_server_error(client: TestClie
     status, answer = _post(client, body, **{"X-Hub-Signature": sign(body)})
     assert status in (202, 400), answer
     assert "error" not in answer or answer["error"]["code"] == "invalid_input"
+
+
+def test_a_delivery_the_store_cannot_keep_gets_a_503_so_jira_sends_it_again(
+    client: TestClient, container: Container
+) -> None:
+    # Jira re-sends on 5xx, not on 4xx: a delivery that was not stored must not be answered as a client error.
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(container.settings.resolved_database_url)
+    refuse = (
+        "CREATE TRIGGER refuse_webhooks BEFORE INSERT ON jobs WHEN NEW.kind = 'jira.webhook' "
+        "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    body = (FIXTURES / "jira" / WEBHOOKS[0]).read_bytes()
+    headers = {"X-Hub-Signature": sign(body), "X-Atlassian-Webhook-Identifier": "id-store-down"}
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(refuse))
+        status, answer = _post(client, body, **headers)
+        assert status == 503
+        assert answer["error"]["code"] == "store_unavailable"
+        assert "nothing of this batch" in answer["error"]["message"]
+        with engine.begin() as connection:
+            connection.execute(text("DROP TRIGGER refuse_webhooks"))
+        again, accepted = _post(client, body, **headers, **{"X-Atlassian-Webhook-Retry": "1"})
+        assert (again, accepted["status"]) == (202, "accepted"), "the re-sent delivery is taken as new"
+    finally:
+        engine.dispose()
