@@ -110,7 +110,7 @@ class PendingAction:
 
 
 Confirm = Callable[[PendingAction], bool]
-"""Asks the user; True confirms. Called from the event loop, so it may block (the CLI asks at the terminal)."""
+"""Asks the user; True confirms. Runs on the event loop's thread and may block it (the CLI asks at the terminal)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +132,24 @@ def _unchanged(value: Any) -> Any:
 
 
 @dataclass
-class _Round:
-    """What one InvokeAgent response brought."""
+class _Progress:
+    """What one :meth:`BedrockAgentSession.invoke` has gathered so far."""
 
-    session_id: str | None = None
-    events: list[Mapping[str, Any]] = field(default_factory=list)
-    error: TicketsmithError | None = None
+    recorder: TraceRecorder
+    trace: TraceState = field(default_factory=TraceState)
+    answer: list[str] = field(default_factory=list)
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[ActionOutcome] = field(default_factory=list)
+    rounds: int = 0
+    began: float = field(default_factory=time.perf_counter)
+
+    def usage(self) -> Usage:
+        return Usage(
+            steps=self.rounds,
+            input_tokens=self.trace.input_tokens,
+            output_tokens=self.trace.output_tokens,
+            seconds=time.perf_counter() - self.began,
+        )
 
 
 class BedrockAgentSession:
@@ -202,85 +214,64 @@ class BedrockAgentSession:
             raise InvalidInput("the message is empty", hint="say what the agent should do")
         run = self._start(agent_id, alias_id, session, text)
         recorder = TraceRecorder(self._store, run.id, scrub=self._scrub, sinks=self._sinks, clock=self._clock)
-        began = time.perf_counter()
-        state = TraceState()
-        answer: list[str] = []
-        citations: list[dict[str, Any]] = []
-        actions: list[ActionOutcome] = []
-        request: dict[str, Any] = {
-            "agentId": agent_id,
-            "agentAliasId": alias_id,
-            "sessionId": session,
-            "enableTrace": enable_trace,
-            "inputText": text,
-        }
-        rounds, stopped_by = 0, None
+        progress = _Progress(recorder)
+        ids = {"agentId": agent_id, "agentAliasId": alias_id}
+        request: dict[str, Any] = {**ids, "sessionId": session, "enableTrace": enable_trace, "inputText": text}
+        stopped_by: str | None = None
         try:
             while True:
-                if rounds == self._max_rounds:
+                if progress.rounds == self._max_rounds:
                     stopped_by = "rounds"
                     break
-                rounds += 1
+                progress.rounds += 1
                 returning = (request.get("sessionState") or {}).get("invocationId")
-                with recorder.step("invoke_agent", round=rounds, invocation_id=returning):
-                    reply = await asyncio.to_thread(self._call, request)
-                    session = reply.session_id or session
-                    controls = self._read(reply.events, recorder, state, answer, citations)
-                    if reply.error is not None:
-                        raise reply.error
-                if not controls:
+                with recorder.step("invoke_agent", round=progress.rounds, invocation_id=returning):
+                    answered_on, control = await asyncio.to_thread(self._call, request, progress)
+                session = answered_on or session
+                if control is None:
                     break
-                if len(controls) > 1:
-                    raise UpstreamFailed(
-                        f"Bedrock handed control back {len(controls)} times in one response",
-                        hint="report it: each response should carry at most one returnControl event",
-                    )
-                control = controls[0]
                 invocation_id = str(control.get("invocationId") or "")
+                answered: list[ActionOutcome] = []
                 with recorder.step("return_control", invocation_id=invocation_id):
-                    results = []
                     for item in control.get("invocationInputs") or []:
-                        done = await self._answer(item, recorder, session_id=session, text=text)
-                        actions.append(done)
-                        results.append(done.result)
+                        answered.append(await self._answer(item, recorder, session, text))
+                progress.actions.extend(answered)
+                results = [done.result for done in answered]
                 request = {
-                    "agentId": agent_id,
-                    "agentAliasId": alias_id,
+                    **ids,
                     "sessionId": session,
                     "enableTrace": enable_trace,
                     "sessionState": {"invocationId": invocation_id, "returnControlInvocationResults": results},
                 }
         except TicketsmithError as exc:
-            self._finish(run, RunState.FAILED, state, rounds, began, error=f"{exc.code}: {exc.message}")
+            self._finish(run, RunState.FAILED, progress, error=f"{exc.code}: {exc.message}")
             if exc.details is None:
                 exc.details = {"runId": run.id}
             elif isinstance(exc.details, dict):
                 exc.details.setdefault("runId", run.id)
             raise
         except BaseException as exc:
-            self._finish(run, RunState.FAILED, state, rounds, began, error=f"interrupted: {type(exc).__name__}")
+            self._finish(run, RunState.FAILED, progress, error=f"interrupted: {type(exc).__name__}")
             raise
-        reply_text = "".join(answer)
+        reply = "".join(progress.answer)
         result = {
-            "summary": reply_text,
-            "text": reply_text,
-            "citations": citations,
+            "summary": reply,
+            "text": reply,
+            "citations": progress.citations,
+            **ids,
             "sessionId": session,
-            "agentId": agent_id,
-            "agentAliasId": alias_id,
-            "rounds": rounds,
-            "actions": [done.as_dict() for done in actions],
+            "rounds": progress.rounds,
+            "actions": [done.as_dict() for done in progress.actions],
             "stopped_by": stopped_by,
         }
         final = RunState.STOPPED if stopped_by else RunState.SUCCEEDED
-        stored = self._finish(run, final, state, rounds, began, result=result)
         return AgentAnswer(
-            run=stored,
+            run=self._finish(run, final, progress, result=result),
             session_id=session,
-            text=reply_text,
-            citations=citations,
-            rounds=rounds,
-            actions=tuple(actions),
+            text=reply,
+            citations=progress.citations,
+            rounds=progress.rounds,
+            actions=tuple(progress.actions),
             stopped_by=stopped_by,
         )
 
@@ -313,27 +304,18 @@ class BedrockAgentSession:
         self,
         run: Run,
         final: RunState,
-        state: TraceState,
-        rounds: int,
-        began: float,
+        progress: _Progress,
         *,
         result: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> Run:
         now = self._clock()
-        usage = Usage(
-            steps=rounds,
-            input_tokens=state.input_tokens,
-            output_tokens=state.output_tokens,
-            seconds=time.perf_counter() - began,
-        )
-        current = self._store.get(run.id)
         return self._store.save(
             replace(
-                current,
+                self._store.get(run.id),
                 state=final,
                 step=None,
-                usage=usage,
+                usage=progress.usage(),
                 result=self._scrub(result) if result is not None else None,
                 error=self._scrub(error) if error is not None else None,
                 updated_at=now,
@@ -341,49 +323,46 @@ class BedrockAgentSession:
             )
         )
 
-    def _call(self, request: Mapping[str, Any]) -> _Round:
-        """One InvokeAgent call and its whole event stream (blocking: run in a thread)."""
+    def _call(self, request: Mapping[str, Any], progress: _Progress) -> tuple[str | None, Mapping[str, Any] | None]:
+        """One InvokeAgent call: record its events as they arrive; return the session id it answered on and its
+        returnControl payload (None: the agent gave its final answer). Blocking: run it in a thread."""
         ids = {"agent_id": str(request["agentId"]), "alias_id": str(request["agentAliasId"])}
         try:
             response = self._client.invoke_agent(**request)
         except (ClientError, BotoCoreError) as exc:
             raise agent_error(exc, **ids) from exc
-        reply = _Round(session_id=response.get("sessionId"))
+        controls: list[Mapping[str, Any]] = []
         try:
             for event in response["completion"]:
-                reply.events.append(event)
+                self._take(event, progress, controls)
         except (ClientError, BotoCoreError) as exc:  # an exception event (EventStreamError) or a broken stream
             log.warning("bedrock agent stream error agent=%s error=%s", ids["agent_id"], type(exc).__name__)
-            reply.error = agent_error(exc, **ids)
-        return reply
+            raise agent_error(exc, **ids) from exc
+        if len(controls) > 1:
+            raise UpstreamFailed(
+                f"Bedrock handed control back {len(controls)} times in one response",
+                hint="report it: each response should carry at most one returnControl event",
+            )
+        return response.get("sessionId"), controls[0] if controls else None
 
-    def _read(
-        self,
-        events: Sequence[Mapping[str, Any]],
-        recorder: TraceRecorder,
-        state: TraceState,
-        answer: list[str],
-        citations: list[dict[str, Any]],
-    ) -> list[Mapping[str, Any]]:
-        """Record the events of one response; return its returnControl payloads."""
-        controls: list[Mapping[str, Any]] = []
-        for event in events:
-            if "chunk" in event:
-                chunk = event["chunk"]
-                data = chunk.get("bytes") or b""
-                answer.append(data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data))
-                cited = (chunk.get("attribution") or {}).get("citations") or []
-                citations.extend(as_json(dict(c)) for c in cited if isinstance(c, Mapping))
-            elif "trace" in event:
-                part = event["trace"]
-                kind, name, attributes, status = trace_span(part, state)
-                at = part.get("eventTime")
-                recorder.record(
-                    kind, name, attributes, started_at=at if isinstance(at, datetime) else None, status=status
-                )
-            elif "returnControl" in event:
-                controls.append(event["returnControl"])
-        return controls
+    @staticmethod
+    def _take(event: Mapping[str, Any], progress: _Progress, controls: list[Mapping[str, Any]]) -> None:
+        """One event of the stream: answer text, a trace span, or a returnControl payload kept in ``controls``."""
+        if "chunk" in event:
+            chunk = event["chunk"]
+            data = chunk.get("bytes") or b""
+            progress.answer.append(data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data))
+            cited = (chunk.get("attribution") or {}).get("citations") or []
+            progress.citations.extend(as_json(dict(c)) for c in cited if isinstance(c, Mapping))
+        elif "trace" in event:
+            part = event["trace"]
+            kind, name, attributes, status = trace_span(part, progress.trace)
+            at = part.get("eventTime")
+            progress.recorder.record(
+                kind, name, attributes, started_at=at if isinstance(at, datetime) else None, status=status
+            )
+        elif "returnControl" in event:
+            controls.append(event["returnControl"])
 
     def _pending(self, form: str, given: Mapping[str, Any], asked: bool) -> tuple[PendingAction, bool]:
         """The action an input names, and whether one of our operations requires confirming it."""
@@ -416,7 +395,7 @@ class BedrockAgentSession:
         return pending, ours
 
     async def _answer(
-        self, item: Mapping[str, Any], recorder: TraceRecorder, *, session_id: str, text: str
+        self, item: Mapping[str, Any], recorder: TraceRecorder, session_id: str, text: str
     ) -> ActionOutcome:
         """Run (or, when declined, skip) one invocation input; return the result to send back."""
         if "apiInvocationInput" in item:

@@ -231,10 +231,29 @@ def test_results_request_matches_the_aws_example_field_by_field(
     assert run.result["actions"][0]["executed"] is True
 
 
+CITATION = {
+    "generatedResponsePart": {"textResponsePart": {"text": ANSWER, "span": {"start": 0, "end": 37}}},
+    "retrievedReferences": [
+        {
+            "content": {"text": "Seattle: rain expected on 2024-09-15."},
+            "location": {"type": "S3", "s3Location": {"uri": "s3://weather-docs/seattle.md"}},
+            "metadata": {"x-amz-bedrock-kb-source-uri": "s3://weather-docs/seattle.md"},
+        }
+    ],
+}
+
+
 def test_bedrock_trace_events_are_stored_and_come_back_unchanged(container: Container) -> None:
     returned = load_fixture("bedrock/return_control_openapi.json")
-    agent = ScriptedAgent([[*(trace(part) for part in _trace_parts()), return_control(returned)], [chunk(ANSWER)]])
+    agent = ScriptedAgent(
+        [
+            [*(trace(part) for part in _trace_parts()), return_control(returned)],
+            [chunk(ANSWER[:10]), chunk(ANSWER[10:], {"citations": [CITATION]})],
+        ]
+    )
     answer = _invoke(_session(container, agent))
+    assert answer.text == ANSWER
+    assert answer.citations == [CITATION]
     run = container.run_store.get(answer.run.id)
     spans = container.run_store.spans(run.id)
 
