@@ -11,8 +11,10 @@ import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
@@ -21,7 +23,7 @@ from service.action_groups.operations import ActionGroup, CallContext, NoParams,
 from service.app import create_app
 from service.container import Container, build_container
 from service.domain.runs import RunState, SpanKind
-from service.errors import ConfigurationError, InvalidInput, UpstreamFailed
+from service.errors import ConfigurationError, Conflict, InvalidInput, UpstreamFailed
 from service.orchestrator.bedrock_agent import AgentAnswer, BedrockAgentSession, PendingAction
 from service.settings import Settings
 from service.traces.bedrock import bedrock_trace
@@ -448,6 +450,7 @@ def test_a_stream_exception_is_a_clear_error_and_the_run_fails(container: Contai
         (HttpError(404, "ResourceNotFoundException", "no such agent"), ConfigurationError, "--agent-id"),
         (HttpError(400, "ValidationException", "bad request"), ConfigurationError, "prepared version"),
         (HttpError(500, "InternalServerException", "oops"), UpstreamFailed, "retry later"),
+        (HttpError(409, "ConflictException", "session busy"), Conflict, "--session-id"),
     ],
 )
 def test_http_errors_of_invoke_agent_have_hints(
@@ -458,6 +461,36 @@ def test_http_errors_of_invoke_agent_have_hints(
         _invoke(_session(container, agent))
     assert hint in (getattr(caught.value, "hint", None) or "")
     assert container.run_store.get(caught.value.details["runId"]).state is RunState.FAILED  # type: ignore[attr-defined]
+
+
+def test_missing_credentials_are_a_configuration_error(
+    container: Container, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    client = boto3.client("bedrock-agent-runtime", region_name="us-east-1")
+    session = BedrockAgentSession(
+        client,
+        dispatcher=container.dispatcher,
+        registry=container.registry,
+        store=container.run_store,
+        confirm=lambda pending: False,
+    )
+    with pytest.raises(ConfigurationError, match="no AWS credentials") as raised:
+        _invoke(session)
+    assert raised.value.hint is not None
+    assert "credentials" in raised.value.hint
 
 
 def test_bad_ids_are_refused_before_calling(container: Container) -> None:
