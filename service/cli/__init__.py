@@ -6,11 +6,12 @@ failed or found problems, 2 when the command could not run as asked (bad input o
 
 from __future__ import annotations
 
-from service.cli import actions, check, db, eval, jira, jobs, knowledge, runs, scan, schemas, serve
+from service.cli import actions, agent, check, db, eval, jira, jobs, knowledge, runs, scan, schemas, serve
 from service.cli._common import app
 
 __all__ = [
     "actions",
+    "agent",
     "app",
     "check",
     "db",

@@ -36,6 +36,7 @@ _MODEL_ID = re.compile(
 )
 _SESSION_CHARS = re.compile(r"[^0-9a-zA-Z._:-]")
 _OUTPUT_LIMIT = 25_000  # characters of an observation or a prompt kept in an event
+BEDROCK_EVENT = "bedrock_trace"  # span attribute holding a TracePart received from Bedrock itself, as JSON
 
 
 def session_id(run: Run) -> str:
@@ -274,8 +275,15 @@ _RENDERERS = {
 
 
 def bedrock_trace(run: Run, spans: Iterable[Span]) -> list[dict[str, Any]]:
-    """The ``TracePart`` events of ``run`` (spans in sequence order), ending with FINISH when it finished."""
+    """The ``TracePart`` events of ``run`` (spans in sequence order), ending with FINISH when it finished.
+
+    A run of a Bedrock agent (spans holding Bedrock's own event under ``bedrock_trace``) answers those events
+    as they were received, in their JSON form, and nothing else.
+    """
     ordered = sorted(spans, key=lambda span: span.sequence)
+    received = [span.attributes[BEDROCK_EVENT] for span in ordered if BEDROCK_EVENT in span.attributes]
+    if received:
+        return received
     events = _Events(run)
     for span in ordered:
         if span.kind is SpanKind.RATIONALE:
