@@ -79,7 +79,7 @@ def ruff_fixes(root: Path, files: Sequence[str]) -> MechanicalFixes:
             or []
         )
         completed = subprocess.run(  # noqa: S603 - a fixed tool with file arguments, no shell
-            [ruff, "check", "--fix", "--diff", "--no-cache", "--", *wanted],
+            [ruff, "check", "--fix", "--diff", "--no-unsafe-fixes", "--no-cache", "--", *wanted],
             cwd=root,
             capture_output=True,
             text=True,

@@ -22,6 +22,7 @@ from service.errors import InvalidInput
 GIT_TIMEOUT = 300
 _HEADER = re.compile(r"^(?P<sign>---|\+\+\+) (?P<path>\S+)(?P<rest>.*)$")
 _TOUCHED = re.compile(r"^\+\+\+ b/(?P<path>.+?)\s*$", re.MULTILINE)
+_HUNK = re.compile(r"^@@ -(?P<old>\d+)(?:,\d+)? \+(?P<new>\d+)(?:,\d+)? @@(?P<rest>.*)$")
 _REMOVED = re.compile(r"^--- a/(?P<path>.+?)\s*$", re.MULTILINE)
 
 
@@ -114,3 +115,43 @@ def _prefixed(line: str, prefix: str) -> str:
     if match is None or match.group("path") == "/dev/null" or match.group("path").startswith(prefix):
         return line
     return f"{match.group('sign')} {prefix}{match.group('path')}{match.group('rest')}\n"
+
+
+def _file_header(lines: list[str], i: int) -> bool:
+    return lines[i].startswith("diff --git ") or (
+        lines[i].startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ ")
+    )
+
+
+def recount(diff: str) -> str:
+    """``diff`` with each hunk header's line counts made to match its body (models often miscount them; the
+    start lines are kept). A blank line inside a hunk is read as an empty context line, blank lines ending a
+    hunk are dropped. Whether the result applies is still for ``git apply --check`` to say."""
+    lines = diff.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        match = _HUNK.match(lines[i])
+        if match is None:
+            out.append(lines[i])
+            i += 1
+            continue
+        j = i + 1
+        body: list[str] = []
+        while j < len(lines) and _HUNK.match(lines[j]) is None and not _file_header(lines, j):
+            body.append(lines[j])
+            j += 1
+        while body and not body[-1]:
+            body.pop()
+        body = [line or " " for line in body]
+        old = sum(1 for line in body if line[:1] in " -")
+        new = sum(1 for line in body if line[:1] in " +")
+        out.append(f"@@ -{match.group('old')},{old} +{match.group('new')},{new} @@{match.group('rest')}")
+        out.extend(body)
+        i = j
+    return "\n".join(out) + "\n" if out else ""
+
+
+def normalised(diff: str) -> str:
+    """A model's diff made ready for ``git apply``: ``a/``/``b/`` prefixes and hunk counts (see above)."""
+    return recount(with_prefixes(diff))

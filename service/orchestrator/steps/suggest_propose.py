@@ -18,7 +18,7 @@ from service.orchestrator.agent_loop import run_agent
 from service.orchestrator.model_planner import CodebaseTools
 from service.orchestrator.prompts import PromptLibrary
 from service.orchestrator.steps.suggest_fixes import ruff_fixes
-from service.orchestrator.steps.suggest_git import scratch_checkout
+from service.orchestrator.steps.suggest_git import normalised, scratch_checkout
 from service.orchestrator.workflow import Checkpoint, StepContext, require
 from service.ports.llm import LLM
 
@@ -31,15 +31,17 @@ _NO_CHANGE = re.compile(r"^\s*NO_CHANGE\s*:\s*(?P<why>.+)$", re.MULTILINE)
 
 
 def parse_answer(text: str) -> tuple[str, str, str | None]:
-    """``(explanation, diff, why_none)`` from a model's answer: the first ``diff`` block (with a trailing
-    newline), the text around it, and the reason when there is no diff."""
+    """``(explanation, diff, why_none)`` from a model's answer: the first ``diff`` block (:func:`normalised`),
+    the text around it, and the reason when there is no diff."""
     match = _DIFF_BLOCK.search(text)
     if match is None:
         declined = _NO_CHANGE.search(text)
         why = f"the model proposed no change: {declined.group('why').strip()}" if declined else None
         return text.strip(), "", why or "the model's answer has no ```diff block"
-    diff = match.group("diff").rstrip("\n") + "\n"
+    diff = normalised(match.group("diff"))
     explanation = (text[: match.start()] + text[match.end() :]).strip()
+    if not diff.strip():
+        return explanation, "", "the model's ```diff block is empty"
     return explanation, diff, None
 
 
