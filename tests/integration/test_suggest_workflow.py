@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from service.adapters.jira import JiraTracker
 from service.adapters.knowledge.memory import InMemoryChunkIndex
 from service.adapters.llm.scripted import ScriptedLLM
 from service.cli import app
-from service.container import Container, build_container, build_worker
+from service.container import Container, build_container, build_worker, workflow_engine
 from service.domain.action_calls import Trigger
 from service.domain.runs import RunState, SpanKind
 from service.domain.tickets import TicketDraft
@@ -360,3 +361,40 @@ def test_a_jira_trigger_becomes_one_suggest_run(backends: Backends, fake_jira_cl
         container.close()
     assert len(comments(fake_jira_cloud, key)) == 1
     assert snapshot(root) == before
+
+
+def test_a_comment_step_retried_after_posting_posts_nothing_twice(
+    backends: Backends, fake_jira_cloud: FakeJira, tmp_path: Path
+) -> None:
+    _, _, key = seeded(backends, tmp_path)
+    first = backends.suggest(key)
+    assert len(comments(fake_jira_cloud, key)) == 1
+    assert backends.settings is not None
+    container = backends(backends.settings)
+    try:
+        store = container.run_store
+        done = store.get(first["run"]["id"])
+        # As if the worker died after Jira took the comment and before the step's progress was saved.
+        checkpoint = {k: v for k, v in done.checkpoint.items() if k not in ("comment", "comment_progress")}
+        store.save(replace(done, state=RunState.RUNNING, step="comment", checkpoint=checkpoint, finished_at=None))
+        again = workflow_engine(container).advance(done.id)
+    finally:
+        container.close()
+    assert again.state is RunState.SUCCEEDED
+    assert (again.result or {})["comment"]["action"] == "already_posted"
+    assert len(comments(fake_jira_cloud, key)) == 1
+
+
+def test_a_policy_that_refuses_comments_keeps_the_suggestion_and_says_why(
+    backends: Backends, fake_jira_cloud: FakeJira, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, key = seeded(backends, tmp_path)
+    monkeypatch.setenv(
+        "TICKETSMITH_GUARDRAILS__ALLOWED_ACTIONS", json.dumps({"cli": ["codebase.*", "quality.*", "jira.getIssue"]})
+    )
+    data = backends.suggest(key)
+    assert data["run"]["state"] == RunState.SUCCEEDED.value
+    assert data["result"]["comment"]["action"] == "denied"
+    assert "jira.addComment" in data["result"]["comment"]["reason"]
+    assert "```diff" in data["comment_body"]
+    assert comments(fake_jira_cloud, key) == []
