@@ -35,7 +35,7 @@ from service.settings import Settings
 from tests.fakes.jira_server import FakeJira
 from tests.fakes.jira_trackers import tracker_for
 from tests.knowledge_fakes import CountingEmbedder
-from tests.llm_fakes import text_reply
+from tests.llm_fakes import text_reply, tool_reply
 from tests.quality_repos import git, make_repo
 
 runner = CliRunner()
@@ -260,10 +260,11 @@ def test_a_models_diff_that_applies_is_posted(
     before = snapshot(root)
     model = ScriptedLLM(
         [
+            tool_reply(("codebase_readFile", {"path": "shop/pricing.py"})),
             text_reply(
                 "`discount` compares with `== None`; `is None` is the identity check PEP 8 asks for.\n\n"
                 f"```diff\n{GOOD_DIFF}```\n"
-            )
+            ),
         ],
         model_id="scripted-suggester",
     )
@@ -278,6 +279,10 @@ def test_a_models_diff_that_applies_is_posted(
     # The ticket reached the model as data, never as instructions.
     prompt = model.requests[0].messages[0].content[0]
     assert '<untrusted-data label="the description of' in getattr(prompt, "text", "")
+    # It looked at the file with the read-only tools (and what it read came back as data too).
+    assert {spec.name for spec in model.requests[0].tools} == {"codebase_searchCode", "codebase_readFile"}
+    read = model.requests[1].messages[-1].content[0]
+    assert "<untrusted-data" in json.dumps(getattr(read, "content", {}))
 
     body = comments(fake_jira_cloud, key)[0]["body"]
     assert not [e.message for e in validator.iter_errors(body)]
