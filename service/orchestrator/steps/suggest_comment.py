@@ -26,6 +26,7 @@ ACTION = "jira.addComment"
 PROGRESS = "comment_progress"
 MARKER_PREFIX = "ts-suggest-"
 FINDINGS_SHOWN = 10
+POSTED_DIFF_CHARS = 20_000  # well inside Jira's 32,767 characters once the rest of the comment is added
 _BACKTICKS = re.compile(r"`{3,}")
 
 
@@ -79,7 +80,13 @@ def fingerprint(checkpoint: Mapping[str, Any]) -> str:
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:20]
 
 
-def _fenced(diff: str) -> str:
+def _fenced(diff: str, run_id: str) -> str:
+    if len(diff) > POSTED_DIFF_CHARS:
+        # Jira would cut a longer comment to fit, and a cut diff no longer applies.
+        return (
+            f"The diff is {len(diff):,} characters, too long for a comment: it is in the run's result "
+            f"(`ticketsmith runs show {run_id} --json`)."
+        )
     longest = max((len(m.group(0)) for m in _BACKTICKS.finditer(diff)), default=2)
     fence = "`" * max(3, longest + 1)
     return f"{fence}diff\n{diff.rstrip(chr(10))}\n{fence}"
@@ -113,7 +120,7 @@ def render_comment(checkpoint: Mapping[str, Any], *, run_id: str, marker: str) -
         lines += ["## Proposed change", ""]
         if explanation:
             lines += [explanation, ""]
-        lines += [_fenced(suggestion.diff), "", checked, ""]
+        lines += [_fenced(suggestion.diff, run_id), "", checked, ""]
     dropped = dropped_model_reason(checkpoint)
     if dropped:
         lines += ["## No model diff", "", f"The diff {model_id} proposed is not posted: {dropped}.", ""]
@@ -124,7 +131,7 @@ def render_comment(checkpoint: Mapping[str, Any], *, run_id: str, marker: str) -
             "The safe fixes ruff offers for its findings in the cited files. They are mechanical: review them "
             "before applying, and they may not be the whole fix for this ticket.",
             "",
-            _fenced(suggestion.diff),
+            _fenced(suggestion.diff, run_id),
             "",
             checked,
             "",
