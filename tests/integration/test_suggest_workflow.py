@@ -403,3 +403,24 @@ def test_a_policy_that_refuses_comments_keeps_the_suggestion_and_says_why(
     assert "jira.addComment" in data["result"]["comment"]["reason"]
     assert "```diff" in data["comment_body"]
     assert comments(fake_jira_cloud, key) == []
+
+
+def test_on_jira_data_center_the_diff_is_a_wiki_code_block_posted_once(
+    fake_jira_dc: FakeJira, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TICKETSMITH_API_KEYS", raising=False)
+    monkeypatch.setenv("TICKETSMITH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TICKETSMITH_JIRA__PROJECT_KEY", "OPS")
+    backends = Backends(fake_jira_dc)
+    try:
+        root, head, key = seeded(backends, tmp_path)
+        assert backends.suggest(key)["result"]["comment"]["action"] == "posted"
+        assert backends.suggest(key)["result"]["comment"]["action"] == "already_posted"
+    finally:
+        backends.tracker.close()
+    (posted,) = comments(fake_jira_dc, key)
+    body = str(posted["body"])
+    assert "{code:diff}" in body
+    diff = body.split("{code:diff}\n", 1)[1].split("\n{code}", 1)[0]
+    assert applies_at(root, head, diff, tmp_path).returncode == 0
