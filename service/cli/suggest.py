@@ -33,6 +33,12 @@ def _print(run: Run) -> None:
         err.print(f"[bold red]suggest failed:[/] {run.error}", highlight=False)
     if result.get("stopped_by"):
         err.print(f"[yellow]stopped:[/] the run's {result['stopped_by']} budget was spent", highlight=False)
+    if run.state is RunState.SUCCEEDED and not result.get("model_id"):
+        err.print(
+            "[yellow]no language model is configured:[/] the suggestion is the relevant code and the mechanical "
+            "fixes ruff offers there (no model was used)",
+            highlight=False,
+        )
     comment = run.checkpoint.get("comment") or {}
     if comment.get("body") and comment.get("action") != "posted":
         out.print(comment["body"].rstrip(), highlight=False, markup=False)

@@ -424,3 +424,13 @@ def test_on_jira_data_center_the_diff_is_a_wiki_code_block_posted_once(
     assert "{code:diff}" in body
     diff = body.split("{code:diff}\n", 1)[1].split("\n{code}", 1)[0]
     assert applies_at(root, head, diff, tmp_path).returncode == 0
+
+
+def test_the_plain_output_says_no_model_was_used(backends: Backends, tmp_path: Path) -> None:
+    _, _, key = seeded(backends, tmp_path)
+    result = runner.invoke(app, ["suggest", key, "--dry-run"], obj={"container_factory": backends})
+    assert result.exit_code == 0, result.output
+    assert "no language model is configured" in result.output
+    assert "```diff" in result.output
+    assert "drafted on" in result.output
+    assert "ticketsmith runs show" in result.output
