@@ -61,12 +61,20 @@ from service.knowledge_base.retrieval import HybridRetriever
 from service.knowledge_base.selection import SelectionRules
 from service.knowledge_base.sources import default_name
 from service.orchestrator.engine import WorkflowEngine
-from service.orchestrator.job import WORKFLOW_SCAN, RunAdvancer, jira_scan_handler, workflow_run_handler
+from service.orchestrator.job import (
+    WORKFLOW_SCAN,
+    WORKFLOW_SUGGEST,
+    RunAdvancer,
+    jira_scan_handler,
+    jira_suggest_handler,
+    workflow_run_handler,
+)
 from service.orchestrator.model_planner import ModelPlanner
 from service.orchestrator.planner import DeterministicPlanner, Planner
 from service.orchestrator.prompts import PromptLibrary
 from service.orchestrator.runs import DETERMINISTIC, WORKFLOW_RUN, RunService
 from service.orchestrator.scan import SCAN, SCAN_WORKFLOW, checks_runner, guardrail_policy
+from service.orchestrator.suggest import SUGGEST, suggest_workflow
 from service.orchestrator.workflow import Echo, Services, redact_text
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
 from service.ports.chunk_index import ChunkIndex
@@ -286,7 +294,7 @@ def _knowledge_base(
     )
 
 
-WORKFLOWS = (SCAN,)
+WORKFLOWS = (SCAN, SUGGEST)
 """The workflows runs may name."""
 
 
@@ -423,11 +431,14 @@ def build_worker(container: Container, *, worker_id: str, engine: RunAdvancer | 
 
 
 def workflow_handlers(container: Container, engine: RunAdvancer | None) -> dict[str, JobHandler]:
-    """The jobs that run workflows: ``workflow.run`` advances a run, ``workflow.scan`` (a Jira trigger) starts
-    one. ``workflow.suggest`` has no handler yet: those jobs wait for the suggest workflow."""
+    """The jobs that run workflows: ``workflow.run`` advances a run, ``workflow.scan`` and ``workflow.suggest``
+    (queued by Jira trigger rules) start one."""
     return {
         WORKFLOW_RUN: workflow_run_handler(container.run_store, engine or workflow_engine(container)),
         WORKFLOW_SCAN: jira_scan_handler(container.runs, default_repository=container.knowledge.default_repository),
+        WORKFLOW_SUGGEST: jira_suggest_handler(
+            container.runs, default_repository=container.knowledge.default_repository
+        ),
     }
 
 
@@ -492,9 +503,16 @@ def workflow_engine(container: Container, *, echo: Echo | None = None) -> RunAdv
     )
     if echo is not None:
         services = replace(services, echo=echo)
+    suggest = suggest_workflow(
+        llm=container.llm,
+        prompts=PromptLibrary(settings.orchestrator.resolved_prompts_dir),
+        scratch_parent=settings.data_dir / "scratch",
+        max_tokens=settings.llm.max_tokens,
+        temperature=settings.llm.temperature,
+    )
     return WorkflowEngine(
         container.run_store,
-        {SCAN: SCAN_WORKFLOW},
+        {SCAN: SCAN_WORKFLOW, SUGGEST: suggest},
         services,
         policy=guardrail_policy(action_policy(container)),
         scrub=scrub if redacting else _same,

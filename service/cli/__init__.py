@@ -6,7 +6,7 @@ failed or found problems, 2 when the command could not run as asked (bad input o
 
 from __future__ import annotations
 
-from service.cli import actions, agent, check, db, eval, jira, jobs, knowledge, runs, scan, schemas, serve
+from service.cli import actions, agent, check, db, eval, jira, jobs, knowledge, runs, scan, schemas, serve, suggest
 from service.cli._common import app
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "scan",
     "schemas",
     "serve",
+    "suggest",
 ]
 
 

@@ -7,8 +7,8 @@ claims keep that from filing a ticket twice). When the job's attempts are used u
 with the reason, so no run stays ``RUNNING`` for ever.
 
 ``workflow.scan`` is what a Jira trigger rule queues (``service/jobs/jira_webhooks.py``): it becomes a scan run
-with trigger ``jira``, deduplicated on the delivery and rule. ``workflow.suggest`` jobs get no handler yet: they
-stay queued until the suggest workflow exists, and are then run as the users asked.
+with trigger ``jira``, deduplicated on the delivery and rule; ``workflow.suggest`` likewise becomes a suggest run
+for the issue the delivery was about.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 WORKFLOW_SCAN = f"{WORKFLOW_JOB_PREFIX}scan"
 """Job kind a Jira trigger rule queues for a scan (payload: rule, workflow, issue, project, parameters, ...)."""
+
+WORKFLOW_SUGGEST = f"{WORKFLOW_JOB_PREFIX}suggest"
+"""Job kind a Jira trigger rule queues for a suggestion on the delivery's issue (same payload as a scan's)."""
 
 JIRA_PRINCIPAL = "jira-webhook"
 
@@ -151,6 +154,45 @@ def jira_scan_handler(
             dedup_key=f"jira:{payload.get('delivery') or job.id}:{payload.get('rule')}",
         )
         return {"run_id": run.id, "state": run.state.value, "repository": repository}
+
+    async def handle(job: Job) -> dict[str, Any]:
+        return await anyio.to_thread.run_sync(work, job)
+
+    return handle
+
+
+def jira_suggest_handler(
+    runs: RunService,
+    *,
+    default_repository: Callable[[str | None], str],
+) -> JobHandler:
+    """Handler of ``workflow.suggest`` (queued by a Jira trigger rule): start a suggest run for the delivery's
+    issue. The repository is the rule's ``repository`` parameter or the only one indexed; ``dry_run`` comes from
+    the rule's parameters. Idempotent: the run is deduplicated on the delivery and rule. A payload without an
+    issue key fails the job with the reason (nothing to suggest for)."""
+
+    def work(job: Job) -> dict[str, Any]:
+        payload = job.payload
+        issue = payload.get("issue")
+        if not isinstance(issue, str) or not issue.strip():
+            raise InvalidInput("the Jira delivery names no issue to suggest a change for")
+        raw = payload.get("parameters")
+        rule_parameters = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        repository = default_repository(rule_parameters.pop("repository", None))
+        run = runs.start(
+            workflow="suggest",
+            repository=repository,
+            parameters={
+                "issue": issue.strip(),
+                "dry_run": _flag(rule_parameters.pop("dry_run", None)),
+                "project": payload.get("project"),
+                "rule": payload.get("rule"),
+            },
+            trigger=Trigger.JIRA_WEBHOOK,
+            principal=JIRA_PRINCIPAL,
+            dedup_key=f"jira:{payload.get('delivery') or job.id}:{payload.get('rule')}",
+        )
+        return {"run_id": run.id, "state": run.state.value, "repository": repository, "issue": issue.strip()}
 
     async def handle(job: Job) -> dict[str, Any]:
         return await anyio.to_thread.run_sync(work, job)

@@ -53,7 +53,7 @@ def guardrail_policy(policy: ActionPolicy) -> Policy:
         if decision.allowed and decision.needs_confirmation:
             if action in confirmed:
                 return True, f"{decision.reason}; confirmed when the run was started"
-            return False, f"{decision.reason}; a scan does not wait for a confirmation"
+            return False, f"{decision.reason}; a workflow run does not wait for a confirmation"
         return decision.allowed, decision.reason
 
     return decide

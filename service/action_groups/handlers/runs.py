@@ -15,9 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.action_groups.operations import ActionGroup, CallContext, NoParams, Operation
 from service.domain.runs import Run, RunState
+from service.errors import InvalidInput
 from service.orchestrator.engine import CONFIRMED_ACTIONS
 from service.orchestrator.runs import BudgetRequest, RunService, lowered
 from service.orchestrator.steps.file import ACTION as FILE_TICKETS
+from service.orchestrator.steps.suggest_comment import ACTION as COMMENT
+from service.orchestrator.steps.suggest_read import issue_key
+from service.orchestrator.suggest import SUGGEST
 
 STATES = "queued, running, paused, succeeded, stopped, failed or cancelled"
 
@@ -30,7 +34,12 @@ NotFound or InvalidInput."""
 class StartRunBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    workflow: str = Field(min_length=1, max_length=64, description="Workflow to run: scan.")
+    workflow: str = Field(
+        min_length=1, max_length=64, description="Workflow to run: scan (file tickets) or suggest (propose a fix)."
+    )
+    issue: str | None = Field(
+        default=None, min_length=1, max_length=64, description="suggest: the Jira issue key to propose a fix for."
+    )
     repository: str | None = Field(
         default=None,
         min_length=1,
@@ -165,12 +174,16 @@ class RunsActions:
         # The request's own mistakes are named before the repository is looked up (which reads the index).
         self._service.check_workflow(body.workflow)
         lowered(self._service.default_budget, budget)
+        issue = self._suggested_issue(body)
         name, source = await anyio.to_thread.run_sync(self._check, body.repository)
         parameters: dict[str, Any] = {"since": body.since, "dry_run": body.dry_run}
+        if issue is not None:
+            parameters = {"issue": issue, "dry_run": body.dry_run}
         if not body.dry_run:
-            # This call is the confirmation: the caller asked for a scan that files tickets (Bedrock asks its
-            # user first, the operation carries x-requireConfirmation), so the run need not pause for one.
-            parameters[CONFIRMED_ACTIONS] = [FILE_TICKETS]
+            # This call is the confirmation: the caller asked for a run that writes (tickets for a scan, a comment
+            # for a suggest; Bedrock asks its user first, the operation carries x-requireConfirmation), so the run
+            # need not pause for one.
+            parameters[CONFIRMED_ACTIONS] = [COMMENT if body.workflow == SUGGEST else FILE_TICKETS]
         if source is not None:
             parameters["source"] = source
         run = await anyio.to_thread.run_sync(
@@ -184,6 +197,16 @@ class RunsActions:
             )
         )
         return RunOut.of(run)
+
+    @staticmethod
+    def _suggested_issue(body: StartRunBody) -> str | None:
+        """The suggest workflow's issue key (None for other workflows); :class:`InvalidInput` when it is missing
+        or malformed."""
+        if body.workflow != SUGGEST:
+            return None
+        if body.issue is None:
+            raise InvalidInput("the suggest workflow needs the Jira issue to work on", hint='set "issue": "OPS-12"')
+        return issue_key(body.issue)
 
     async def get(self, ctx: CallContext, params: RunParams, body: None) -> RunOut:
         return RunOut.of(await anyio.to_thread.run_sync(self._service.get, params.run_id))

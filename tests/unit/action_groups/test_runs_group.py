@@ -174,3 +174,24 @@ def test_a_run_started_over_rest_is_run_by_the_in_process_worker(tmp_path: Path,
         assert all("confirmed when the run was started" in d["reason"] for d in decisions)
     finally:
         container.close()
+
+
+def test_a_suggest_run_names_its_issue_and_counts_its_comment_as_confirmed(client: TestClient, repos: Path) -> None:
+    demo = str(repos / "demo")
+    missing = client.post("/v1/runs", json={"workflow": "suggest", "repository": demo})
+    assert missing.status_code == 400
+    assert "needs the Jira issue" in missing.json()["error"]["message"]
+    bad = client.post("/v1/runs", json={"workflow": "suggest", "repository": demo, "issue": "not a key"})
+    assert bad.status_code == 400
+    started = client.post("/v1/runs", json={"workflow": "suggest", "repository": demo, "issue": "ops-12"})
+    assert started.status_code == 200, started.text
+    run = started.json()
+    assert run["workflow"] == "suggest"
+    assert run["parameters"] | {"source": None} == {
+        "issue": "OPS-12",
+        "dry_run": False,
+        "confirmed_actions": ["jira.addComment"],
+        "source": None,
+    }
+    dry = client.post("/v1/runs", json={"workflow": "suggest", "repository": demo, "issue": "OPS-12", "dryRun": True})
+    assert "confirmed_actions" not in dry.json()["parameters"]
