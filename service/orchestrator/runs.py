@@ -161,6 +161,35 @@ class RunService:
             self._enqueue(run.id, run_job_dedup_key(run.id))
         return run
 
+    def begin(
+        self, *, workflow: str, trigger: Trigger, principal: str, parameters: Mapping[str, Any], planner: str
+    ) -> Run:
+        """Create a ``RUNNING`` run that its caller advances itself, now, in this process (a chat turn): no job
+        is queued for it. ``workflow`` need not be one of :attr:`workflows` (those are what ``startRun`` may
+        name)."""
+        now = self._clock()
+        return self._store.create(
+            Run(
+                id=self._new_id(),
+                workflow=workflow,
+                state=RunState.RUNNING,
+                trigger=trigger,
+                principal=principal,
+                repository=None,
+                parameters=dict(parameters),
+                budget=self.default_budget,
+                usage=Usage(),
+                step=None,
+                checkpoint={},
+                result=None,
+                error=None,
+                planner=planner,
+                version=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
     def _enqueue(self, run_id: str, dedup_key: str) -> None:
         self._queue.enqueue(
             kind=WORKFLOW_RUN,
