@@ -236,6 +236,8 @@ class RunService:
         """Queue the run's job again (a paused run that was confirmed, or a run whose job ended while the run
         did not). An ended run is returned unchanged. Idempotent per run version."""
         run = self._store.get(run_id)
+        if run.workflow in self._resumers:
+            return run  # continued by its resumer, on its confirmation only: a job could not advance it
         if not run.state.terminal:
             self._enqueue(run.id, f"{run.id}:resume:{run.version}")
         return run

@@ -230,3 +230,31 @@ def test_streaming_delivers_partial_output_while_the_turn_is_still_running(tmp_p
     assert streamed == done["answer"] == "Let me look at what is indexed first.\n\n" + LONG_ANSWER
     assert done["state"] == "succeeded"
     assert done["model"] == "scripted"
+
+
+def test_two_confirming_calls_at_once_file_the_ticket_once(tmp_path: Path) -> None:
+    issue = {"summary": "Rename tokenize"}
+    llm = ScriptedLLM([tool_reply(("jira_createIssue", issue)), text_reply("Filed."), text_reply("Filed again?")])
+    container = _container(tmp_path, llm)
+    try:
+        with _Server(container) as server, httpx.Client(base_url=server.url, timeout=20) as client:
+            headers = {"X-Api-Key": ADMIN_KEY}
+            asked = client.post("/v1/chat", json={"sessionId": "s", "message": "file it"}, headers=headers).json()
+            confirm = {"sessionId": "s", "confirm": {"runId": asked["runId"], "approve": True}}
+            statuses: list[int] = []
+
+            def send() -> None:
+                statuses.append(client.post("/v1/chat", json=confirm, headers=headers).status_code)
+
+            threads = [threading.Thread(target=send) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        container.close()
+    assert 200 in statuses
+    assert set(statuses) <= {200, 409}
+    project = container.settings.tickets.local_project
+    assert [t.summary for t in container.issue_tracker.search(jql=f"project = {project}")] == ["Rename tokenize"]
+    assert llm.remaining == 1, "the turn was finished once"
