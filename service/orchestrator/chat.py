@@ -27,7 +27,7 @@ from service.domain.chat import ChatMessage
 from service.domain.llm import Message, TextBlock, ToolUse
 from service.domain.principals import Principal
 from service.domain.runs import Run, RunState
-from service.errors import Conflict, InvalidInput, NotFound, TicketsmithError
+from service.errors import Conflict, Forbidden, InvalidInput, NotFound, TicketsmithError
 from service.guardrails.policy import Decision
 from service.knowledge_base.library import KnowledgeBase
 from service.orchestrator.budget import BudgetMeter, BudgetSpent
@@ -159,15 +159,13 @@ class ChatService:
 
     def history(self, session_id: str, principal: Principal) -> list[ChatMessage]:
         """The session's messages, oldest first. Raises NotFound, or Forbidden for another key's session."""
-        session = self._store.get(session_id=session_id)
-        self._store.open(session_id=session.id, principal=principal.name, now=session.updated_at)
+        self._owned(session_id, principal)
         return self._store.messages(session_id=session_id, limit=1000)
 
     def waiting_run(self, session_id: str, run_id: str, principal: Principal) -> Run:
         """The run of ``session_id`` waiting for a confirmation. Raises NotFound (unknown session, or a run that
         is not one of its turns), Forbidden (another key's session) and Conflict (the run waits for nothing)."""
-        session = self._store.get(session_id=session_id)
-        self._store.open(session_id=session.id, principal=principal.name, now=session.updated_at)
+        self._owned(session_id, principal)
         run = self._run_store.get(run_id)
         if run.workflow != CHAT or run.parameters.get("session_id") != session_id:
             raise NotFound(f"run {run_id!r} is not a turn of chat session {session_id!r}")
@@ -177,6 +175,10 @@ class ChatService:
                 hint="only the latest turn that asked for a confirmation can be approved or refused",
             )
         return run
+
+    def _owned(self, session_id: str, principal: Principal) -> None:
+        if self._store.get(session_id=session_id).principal != principal.name:
+            raise Forbidden(f"chat session {session_id!r} belongs to another API key", hint="use a new sessionId")
 
     def ask(self, session_id: str, text: str, principal: Principal, emit: Emit = _ignore) -> ChatAnswer:
         """Answer ``text`` in ``session_id`` (created for ``principal`` if new). Raises InvalidInput for an empty
