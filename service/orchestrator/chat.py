@@ -13,9 +13,7 @@ plainly that no model wrote it.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,6 +38,17 @@ from service.orchestrator.chat_loop import (
     pieces,
     run_loop,
 )
+from service.orchestrator.chat_parts import (
+    NO_MODEL,
+    citations_of_hits,
+    compact,
+    conversation,
+    no_text,
+    principal_of_run,
+    rule_action,
+    scopes_of,
+    search_answer,
+)
 from service.orchestrator.prompts import PromptLibrary
 from service.orchestrator.runs import CONFIRMATION, DETERMINISTIC, PENDING_CONFIRMATION, RunService
 from service.ports.chat_store import ChatStore
@@ -55,10 +64,6 @@ CHAT = "chat"
 SYSTEM_PROMPT = "chat_system"
 STATE = "chat"  # checkpoint key of the turn's loop state
 SEARCH_HITS = 5
-_CREATE = re.compile(r"^\s*create (?:a )?(?:ticket|issue)\s*:\s*(?P<summary>\S.*)$", re.IGNORECASE | re.DOTALL)
-_COMMENT = re.compile(
-    r"^\s*comment on (?P<key>[A-Za-z][A-Za-z0-9_]*-\d+)\s*:\s*(?P<body>\S.*)$", re.IGNORECASE | re.DOTALL
-)
 
 ToolsFor = Callable[[Principal], Mapping[str, ChatTool]]
 """The tools a caller may use in chat (the action groups their key may call), keyed by tool name."""
@@ -192,14 +197,14 @@ class ChatService:
             workflow=CHAT,
             trigger=Trigger.CHAT,
             principal=principal.name,
-            parameters={"session_id": session_id, "message": text, "scopes": _scopes(principal)},
+            parameters={"session_id": session_id, "message": text, "scopes": scopes_of(principal)},
             planner=self._llm.model_id if self._llm is not None else DETERMINISTIC,
         )
         self._store.append(session_id=session_id, role="user", text=text, run_id=run.id, now=now)
         turn = self._turn(run, session_id, principal, emit)
         if self._llm is None:
             return self._guard(turn, lambda: self._answer_without_model(turn, text))
-        state = LoopState(messages=[*_conversation(earlier), Message(role="user", content=(TextBlock(text),))])
+        state = LoopState(messages=[*conversation(earlier), Message(role="user", content=(TextBlock(text),))])
         return self._guard(turn, lambda: self._continue(turn, state))
 
     def confirm(self, run_id: str, approve: bool, principal: Principal, emit: Emit = _ignore) -> ChatAnswer:
@@ -214,7 +219,7 @@ class ChatService:
         """Finish a turn a person decided on (:meth:`RunService.decide` saved the decision on ``run``)."""
         decision = run.checkpoint.get(CONFIRMATION) or {}
         session_id = str(run.parameters.get("session_id", ""))
-        principal = _principal(run)
+        principal = principal_of_run(run)
         approved = decision.get("approved") is True
         by = by or str(decision.get("by", "someone"))
         if approved:
@@ -281,7 +286,7 @@ class ChatService:
         if end.stop == "paused":
             return self._pause(turn, end, {STATE: state.as_json()}, state.text)
         final = RunState.CANCELLED if refused is not None else RunState.SUCCEEDED
-        text = state.text or _no_text(end)
+        text = state.text or no_text(end)
         return self._finish(turn, text, final, model=self._llm.model_id, stop=end.stop)
 
     def _pause(self, turn: _Turn, end: LoopEnd, checkpoint: dict[str, Any], said: str) -> ChatAnswer:
@@ -291,7 +296,7 @@ class ChatService:
         paused = self._runs.pause(run, action=end.action, input=waiting.input, reason=end.reason, **checkpoint)
         turn.run = paused
         event = confirmation_event(paused.id, end.action, waiting.input, end.reason)
-        note = f"needs confirmation: {end.action} {_compact(waiting.input)} (run {paused.id})"
+        note = f"needs confirmation: {end.action} {compact(waiting.input)} (run {paused.id})"
         text = f"{said.rstrip()}\n\n{note}" if said.strip() else note
         for piece in pieces(("\n\n" if said.strip() else "") + note):
             turn.emit("delta", {"text": piece})
@@ -376,7 +381,7 @@ class ChatService:
     # --- without a model ------------------------------------------------------------------------------------
 
     def _answer_without_model(self, turn: _Turn, text: str) -> ChatAnswer:
-        wanted = _rule(text)
+        wanted = rule_action(text)
         if wanted is not None:
             name, tool_input = wanted
             tool = self._tools_for(turn.principal).get(name)
@@ -397,25 +402,14 @@ class ChatService:
         return self._search(turn, text)
 
     def _search(self, turn: _Turn, text: str) -> ChatAnswer:
-        lead = "No model is configured, so no model wrote this answer."
         try:
             repository = self._knowledge.default_repository(None)
             began = time.perf_counter()
             found = self._knowledge.search(text, repository=repository, k=SEARCH_HITS)
         except TicketsmithError as exc:
             hint = f" ({exc.hint})" if exc.hint else ""
-            return self._say(turn, f"{lead} The knowledge base could not be searched: {exc.message}{hint}.")
-        commit = found.repository.commit or ""
-        citations = [
-            {
-                "path": hit.chunk.path,
-                "start_line": hit.chunk.start_line,
-                "end_line": hit.chunk.end_line,
-                "symbol": hit.chunk.symbol,
-                "commit": hit.chunk.commit or commit,
-            }
-            for hit in found.hits
-        ]
+            return self._say(turn, f"{NO_MODEL} The knowledge base could not be searched: {exc.message}{hint}.")
+        citations = citations_of_hits(found)
         turn.recorder.retrieval(
             query=text,
             repository=repository,
@@ -423,19 +417,11 @@ class ChatService:
             citations=[{**c, "score": round(h.score, 4)} for c, h in zip(citations, found.hits, strict=True)],
         )
         if not citations:
-            return self._say(turn, f"{lead} Nothing in {repository} matches your message.")
-        lines = [f"{lead} These passages of {repository} match your message best:"]
-        for number, (citation, hit) in enumerate(zip(citations, found.hits, strict=True), start=1):
-            symbol = f" ({citation['symbol']})" if citation["symbol"] else ""
-            first = next((line.strip() for line in hit.chunk.text.splitlines() if line.strip()), "")
-            lines.append(
-                f"{number}. {citation['path']}:{citation['start_line']}-{citation['end_line']}{symbol}"
-                f" @ {str(citation['commit'])[:12]}: {first[:120]}"
-            )
+            return self._say(turn, f"{NO_MODEL} Nothing in {repository} matches your message.")
         turn.citations = citations
         for citation in citations:
             turn.emit("citation", citation)
-        return self._say(turn, "\n".join(lines))
+        return self._say(turn, search_answer(repository, citations, found))
 
     def _resume_without_model(self, turn: _Turn, saved: Mapping[str, Any], approved: bool, by: str) -> ChatAnswer:
         name = str(saved.get("tool", ""))
@@ -454,67 +440,9 @@ class ChatService:
                 call.status, call.observation = "error", {"error": error.message}
                 return self._say(turn, f"{tool.action} failed: {error.message}")
             call.observation = observation
-        return self._say(turn, f"Done (no model was used): {tool.action} answered {_compact(observation)}")
+        return self._say(turn, f"Done (no model was used): {tool.action} answered {compact(observation)}")
 
     def _say(self, turn: _Turn, text: str, state: RunState = RunState.SUCCEEDED) -> ChatAnswer:
         for piece in pieces(text):
             turn.emit("delta", {"text": piece})
         return self._finish(turn, text, state, model=None)
-
-
-def _rule(text: str) -> tuple[str, dict[str, Any]] | None:
-    """The tool and input a message asks for in so many words ("create a ticket: ...", "comment on KEY: ...")."""
-    created = _CREATE.match(text)
-    if created:
-        return "jira_createIssue", {"summary": created.group("summary").strip()}
-    commented = _COMMENT.match(text)
-    if commented:
-        return "jira_addComment", {"key": commented.group("key").upper(), "body": commented.group("body").strip()}
-    return None
-
-
-def _conversation(earlier: Sequence[ChatMessage]) -> list[Message]:
-    """The session's earlier messages as the model's conversation: it starts with the user and alternates
-    (consecutive messages of one role are joined, as Converse requires)."""
-    messages: list[Message] = []
-    for message in earlier:
-        if not messages and message.role != "user":
-            continue
-        if messages and messages[-1].role == message.role:
-            joined = f"{messages[-1].text}\n\n{message.text}"
-            messages[-1] = Message(role=message.role, content=(TextBlock(joined),))
-        else:
-            messages.append(Message(role=message.role, content=(TextBlock(message.text),)))
-    if messages and messages[-1].role == "user":
-        # An unanswered question (its turn failed): the new message must follow an assistant's.
-        messages.append(Message(role="assistant", content=(TextBlock("(no answer)"),)))
-    return messages
-
-
-def _scopes(principal: Principal) -> dict[str, Any]:
-    return {
-        "name": principal.name,
-        "action_groups": sorted(principal.action_groups),
-        "jira_projects": sorted(principal.jira_projects),
-    }
-
-
-def _principal(run: Run) -> Principal:
-    """The caller who started the turn, with the scopes their key had then: a resumed action runs as them."""
-    scopes = run.parameters.get("scopes") or {}
-    return Principal(
-        name=str(scopes.get("name", run.principal)),
-        action_groups=frozenset(scopes.get("action_groups") or ()),
-        jira_projects=frozenset(scopes.get("jira_projects") or ()),
-    )
-
-
-def _compact(value: Any) -> str:
-    text = json.dumps(value, default=str, sort_keys=True)
-    return text if len(text) <= 300 else text[:300] + "..."
-
-
-def _no_text(end: LoopEnd) -> str:
-    if end.stop == "max_turns":
-        return "I stopped: this turn used all its model calls without a final answer."
-    return f"The model ended without an answer ({end.stop})."

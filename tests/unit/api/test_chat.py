@@ -258,3 +258,21 @@ def test_two_confirming_calls_at_once_file_the_ticket_once(tmp_path: Path) -> No
     project = container.settings.tickets.local_project
     assert [t.summary for t in container.issue_tracker.search(jql=f"project = {project}")] == ["Rename tokenize"]
     assert llm.remaining == 1, "the turn was finished once"
+
+
+def test_a_streamed_write_ends_with_its_confirmation_and_a_paused_run(tmp_path: Path) -> None:
+    llm = ScriptedLLM([tool_reply(("jira_createIssue", {"summary": "Rename tokenize"}), text="Filing it.")])
+    container = _container(tmp_path, llm)
+    with TestClient(create_app(container=container), headers={"X-Api-Key": ADMIN_KEY}) as client:
+        request = {"sessionId": "s", "message": "file a ticket to rename tokenize"}
+        with client.stream("POST", "/v1/chat?stream=true", json=request) as answer:
+            events = list(_events(answer.iter_lines()))
+    names = [name for name, _ in events]
+    assert names[-2:] == ["confirmation", "done"]
+    assert "delta" in names
+    confirmation, done = events[-2][1], events[-1][1]
+    assert confirmation["action"] == "jira.createIssue"
+    assert confirmation["runId"] == done["runId"]
+    assert done["state"] == "paused"
+    assert done["confirmation"] == confirmation
+    assert container.run_store.get(done["runId"]).state is RunState.PAUSED
