@@ -33,7 +33,7 @@ CSRF_FIELD = "csrf_token"
 LOGIN_PATH = "/login"
 LOGOUT_PATH = "/logout"
 STATIC_PREFIX = "/static/"
-STATIC_FILES = ("console.css", "console.js")
+STATIC_FILES = ("console.css", "console.js", "favicon.svg")
 PUBLIC_PATHS = frozenset({LOGIN_PATH, LOGOUT_PATH, *(STATIC_PREFIX + name for name in STATIC_FILES)})
 """Console paths anyone may load: the sign-in form and the assets it needs."""
 AUTHENTICATOR_STATE = "console_authenticator"

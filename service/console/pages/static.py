@@ -11,7 +11,7 @@ from service.console.routing import router
 from service.console.session import STATIC_FILES, STATIC_PREFIX
 from service.errors import NotFound
 
-TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
 
 
 @cache

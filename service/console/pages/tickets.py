@@ -28,7 +28,8 @@ def tickets_page(
     page: int = Query(default=1, ge=1, le=10_000),
 ) -> Response:
     """The ledger's tickets (a page at a time, looked up in the tracker for their link and status) and the
-    decisions recent scans took for each finding group."""
+    decisions recent scans took for each finding group. ``q`` is a ticket's key (that ticket only) or a part of a
+    key, summary, fingerprint, decision or reason."""
     require_scope(request, "jira")
     container = request.app.state.container
     needle = q.strip().lower()
@@ -46,7 +47,11 @@ def tickets_page(
             ):
                 decisions.append({**row, "run_id": run.id, "run_created": run.created_at})
     entries: list[LedgerEntry] = container.ticket_ledger.entries()
-    if needle:
+    exact = [e for e in entries if (e.ticket_key or "").lower() == needle]
+    if exact:  # a ticket's key names that ticket (LOCAL-1 is not LOCAL-12)
+        entries = exact
+        decisions = [d for d in decisions if str(d.get("key") or "").lower() == needle]
+    elif needle:
         entries = [
             e
             for e in entries
