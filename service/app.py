@@ -18,7 +18,7 @@ from starlette.types import Scope
 from service import __version__, console
 from service.action_groups.envelope import echo_of, error_envelope
 from service.action_groups.rest_binding import build_router
-from service.api import bedrock, health, knowledge_bases, runs, webhooks
+from service.api import bedrock, chat, health, knowledge_bases, runs, webhooks
 from service.api.auth import PUBLIC_PATHS, ApiKeyAuthenticator, ApiKeyMiddleware, principal_of
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(health.router)
     app.include_router(knowledge_bases.router)
     app.include_router(runs.router)
+    app.include_router(chat.router)
     app.router.routes.append(bedrock.route)
     app.router.routes.append(webhooks.route)
     for group in container.registry:

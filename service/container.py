@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from service.action_groups.audit import CallRecorder
+from service.action_groups.chat_tools import chat_tools
 from service.action_groups.dispatcher import ActionDispatcher
 from service.action_groups.handlers.codebase import CodebaseActions, codebase_group
 from service.action_groups.handlers.jira import JiraActions, jira_group
@@ -33,10 +34,12 @@ from service.adapters.knowledge.sqlite import SqliteChunkIndex
 from service.adapters.llm import build_llm
 from service.adapters.llm.openai_compat import OpenAICompatibleLLM
 from service.adapters.storage.action_calls import SqlActionCallLog
+from service.adapters.storage.chat import SqlChatStore
 from service.adapters.storage.engine import DatabaseReadiness, create_database_engine
 from service.adapters.storage.findings import SqlFindingStore
 from service.adapters.storage.jobs import SqlJobQueue
 from service.adapters.storage.memory import InMemoryActionCallLog, InMemoryFindingStore, InMemoryJobQueue
+from service.adapters.storage.memory_chat import InMemoryChatStore
 from service.adapters.storage.memory_runs import InMemoryRunStore
 from service.adapters.storage.migrate import current_revision, upgrade_to_head
 from service.adapters.storage.runs import SqlRunStore
@@ -59,6 +62,7 @@ from service.knowledge_base.library import KnowledgeBase
 from service.knowledge_base.retrieval import HybridRetriever
 from service.knowledge_base.selection import SelectionRules
 from service.knowledge_base.sources import default_name
+from service.orchestrator.chat import CHAT, ChatService
 from service.orchestrator.engine import WorkflowEngine
 from service.orchestrator.job import WORKFLOW_SCAN, RunAdvancer, jira_scan_handler, workflow_run_handler
 from service.orchestrator.model_planner import ModelPlanner
@@ -68,6 +72,7 @@ from service.orchestrator.runs import DETERMINISTIC, WORKFLOW_RUN, RunService
 from service.orchestrator.scan import SCAN, SCAN_WORKFLOW, checks_runner, guardrail_policy
 from service.orchestrator.workflow import Echo, Services, redact_text
 from service.ports.action_call_log import ActionCallLog, ReadinessProbe
+from service.ports.chat_store import ChatStore
 from service.ports.chunk_index import ChunkIndex
 from service.ports.embedder import Embedder
 from service.ports.finding_store import FindingStore
@@ -108,6 +113,8 @@ class Container:
     # Receive every recorded span (OpenTelemetry export when TICKETSMITH_TELEMETRY__OTLP_ENDPOINT is set).
     trace_sinks: list[SpanSink] = field(default_factory=list)
     readiness: list[ReadinessProbe] = field(default_factory=list)
+    chat_store: ChatStore = field(default_factory=InMemoryChatStore)
+    chat: ChatService | None = None  # set by build_container (it needs the finished registry)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -144,6 +151,7 @@ def build_container(
     ticket_ledger: TicketLedger
     local_tracker: LocalIssueTracker
     run_store: RunStore
+    chat_store: ChatStore
     if in_memory and call_log is None:
         call_log = InMemoryActionCallLog()
     registry = ActionGroupRegistry()
@@ -161,6 +169,7 @@ def build_container(
         ticket_ledger = SqlTicketLedger(engine)
         local_tracker = LocalIssueTracker(engine)
         run_store = SqlRunStore(engine)
+        chat_store = SqlChatStore(engine)
         readiness.append(DatabaseReadiness(engine))
         backend = make_url(settings.resolved_database_url).get_backend_name()
     else:
@@ -169,6 +178,7 @@ def build_container(
         ticket_ledger = InMemoryTicketLedger()
         local_tracker = in_memory_local_tracker()
         run_store = InMemoryRunStore()
+        chat_store = InMemoryChatStore()
         backend = "memory"
     jira_tracker = None if issue_tracker else build_issue_tracker(settings)  # None: no Jira configured
     if isinstance(jira_tracker, JiraTracker):
@@ -209,6 +219,7 @@ def build_container(
         llm=llm,
         trace_sinks=build_trace_sinks(settings, closers),
         readiness=readiness,
+        chat_store=chat_store,
         _closers=closers,
     )
     registry.add(
@@ -239,7 +250,31 @@ def build_container(
     for factory in extra_groups:
         registry.add(factory(container))
     dispatcher.policy = action_policy(container).allows
+    container.chat = chat_service(container)
+    container.runs.resume_with(CHAT, container.chat.resumer)
     return container
+
+
+def chat_service(container: Container) -> ChatService:
+    """Chat turns over the container's sessions, runs, knowledge base and model (none: answers without one),
+    with the action groups as tools under the ``chat`` trigger's allow-list, and the redaction gate on traces."""
+    settings = container.settings
+    policy = action_policy(container)
+    dispatcher = container.dispatcher
+    return ChatService(
+        store=container.chat_store,
+        runs=container.runs,
+        run_store=container.run_store,
+        knowledge=container.knowledge,
+        llm=container.llm,
+        tools_for=lambda principal: chat_tools(dispatcher, principal),
+        decide=lambda action: policy.allows(Trigger.CHAT, action),
+        prompts=PromptLibrary(settings.orchestrator.resolved_prompts_dir),
+        scrub=scrub if settings.guardrails.redact_secrets else _same,
+        sinks=container.trace_sinks,
+        max_tokens=settings.llm.max_tokens,
+        temperature=settings.llm.temperature,
+    )
 
 
 def action_policy(container: Container) -> ActionPolicy:

@@ -16,11 +16,24 @@ from typing import Any
 from service.domain.action_calls import Trigger
 from service.domain.runs import Budget, Run, RunState, Usage
 from service.errors import Conflict, InvalidInput
+from service.orchestrator.engine import CONFIRMED_ACTIONS
 from service.ports.job_queue import JobQueue
 from service.ports.run_store import RunStore
 
 WORKFLOW_RUN = "workflow.run"
 """Job kind that advances one run; its payload is ``{"run_id": ...}``."""
+
+PENDING_CONFIRMATION = "pending_confirmation"
+"""Checkpoint key of a ``PAUSED`` run: ``{"action", "input", "reason", "requested_at"}`` -- the one action it
+waits to have confirmed (``action`` as the policy names it, e.g. ``jira.createIssue``; ``input`` its JSON input;
+``reason`` why it needs a person; ``requested_at`` ISO 8601)."""
+
+CONFIRMATION = "confirmation"
+"""Checkpoint key of the last decision on a pending action: ``{"action", "input", "approved", "by", "at"}``."""
+
+Resumer = Callable[[Run], Run]
+"""Continues an approved run of a workflow that is not advanced by ``workflow.run`` jobs (a chat turn); gets the
+run as the confirmation saved it (``QUEUED``) and returns it as it ends or pauses again."""
 
 DETERMINISTIC = "deterministic"
 _SAVE_ATTEMPTS = 5
@@ -89,6 +102,7 @@ class RunService:
         self._max_attempts = max_attempts
         self._clock = clock
         self._new_id = new_id
+        self._resumers: dict[str, Resumer] = {}
 
     @property
     def planner(self) -> str:
@@ -147,6 +161,35 @@ class RunService:
             self._enqueue(run.id, run_job_dedup_key(run.id))
         return run
 
+    def begin(
+        self, *, workflow: str, trigger: Trigger, principal: str, parameters: Mapping[str, Any], planner: str
+    ) -> Run:
+        """Create a ``RUNNING`` run that its caller advances itself, now, in this process (a chat turn): no job
+        is queued for it. ``workflow`` need not be one of :attr:`workflows` (those are what ``startRun`` may
+        name)."""
+        now = self._clock()
+        return self._store.create(
+            Run(
+                id=self._new_id(),
+                workflow=workflow,
+                state=RunState.RUNNING,
+                trigger=trigger,
+                principal=principal,
+                repository=None,
+                parameters=dict(parameters),
+                budget=self.default_budget,
+                usage=Usage(),
+                step=None,
+                checkpoint={},
+                result=None,
+                error=None,
+                planner=planner,
+                version=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
     def _enqueue(self, run_id: str, dedup_key: str) -> None:
         self._queue.enqueue(
             kind=WORKFLOW_RUN,
@@ -195,4 +238,88 @@ class RunService:
         run = self._store.get(run_id)
         if not run.state.terminal:
             self._enqueue(run.id, f"{run.id}:resume:{run.version}")
+        return run
+
+    def resume_with(self, workflow: str, resumer: Resumer) -> None:
+        """Have ``resumer`` continue approved runs of ``workflow`` (instead of a ``workflow.run`` job)."""
+        self._resumers[workflow] = resumer
+
+    def pause(self, run: Run, *, action: str, input: Mapping[str, Any], reason: str, **checkpoint: Any) -> Run:
+        """Save ``run`` (as last read or saved) ``PAUSED``, waiting for a person to confirm ``action`` with
+        ``input``; ``checkpoint`` entries are saved with it. Raises :class:`Conflict` when the run changed
+        meanwhile (it was cancelled, or another worker moved it on)."""
+        now = self._clock()
+        pending = {"action": action, "input": dict(input), "reason": reason, "requested_at": now.isoformat()}
+        return self._store.save(
+            replace(
+                run,
+                state=RunState.PAUSED,
+                checkpoint={**run.checkpoint, **checkpoint, PENDING_CONFIRMATION: pending},
+                updated_at=now,
+            )
+        )
+
+    def decide(self, run_id: str, approve: bool, by: str) -> tuple[Run, bool]:
+        """Record ``by``'s decision on the action the run waits for; return the run and whether this call made
+        the decision.
+
+        Approved: the run becomes ``QUEUED`` with the action added to its confirmed actions (its
+        ``confirmed_actions`` parameter), ready to continue. Refused: it becomes ``CANCELLED`` now. Either way
+        ``pending_confirmation`` gives way to a ``confirmation`` record. The same decision again returns the run
+        as it is and False (idempotent); a run that waits for nothing raises :class:`Conflict`, an unknown run
+        :class:`service.errors.NotFound`. Continuing the run is the caller's (see :meth:`confirm`).
+        """
+        for _ in range(_SAVE_ATTEMPTS):
+            run = self._store.get(run_id)
+            pending = run.checkpoint.get(PENDING_CONFIRMATION)
+            if run.state is not RunState.PAUSED or not isinstance(pending, dict):
+                decided = run.checkpoint.get(CONFIRMATION)
+                if isinstance(decided, dict) and decided.get("approved") is approve:
+                    return run, False
+                raise Conflict(
+                    f"run {run_id} is {run.state.value} and waits for no confirmation",
+                    hint="only a paused run with a pending action can be approved or refused",
+                )
+            now = self._clock()
+            action = str(pending.get("action", ""))
+            record = {"action": action, "input": pending.get("input"), "approved": approve, "by": by}
+            checkpoint = {k: v for k, v in run.checkpoint.items() if k != PENDING_CONFIRMATION}
+            checkpoint[CONFIRMATION] = {**record, "at": now.isoformat()}
+            if approve:
+                confirmed = [str(a) for a in run.parameters.get(CONFIRMED_ACTIONS) or ()]
+                changed = replace(
+                    run,
+                    state=RunState.QUEUED,
+                    parameters={**run.parameters, CONFIRMED_ACTIONS: sorted({*confirmed, action})},
+                    checkpoint=checkpoint,
+                    updated_at=now,
+                )
+            else:
+                changed = replace(
+                    run,
+                    state=RunState.CANCELLED,
+                    checkpoint=checkpoint,
+                    error=f"{action} was refused by {by}",
+                    updated_at=now,
+                    finished_at=now,
+                )
+            try:
+                return self._store.save(changed), True
+            except Conflict:
+                continue  # cancelled or moved on meanwhile: read it again
+        raise Conflict(f"run {run_id} kept changing while it was being confirmed", hint="try again")
+
+    def confirm(self, run_id: str, approve: bool, by: str) -> Run:
+        """Approve or refuse the action a ``PAUSED`` run waits for (:meth:`decide`), and continue an approved
+        run: the workflow's resumer (:meth:`resume_with`) runs it now, in this thread, or a ``workflow.run`` job
+        is queued for it. Returns the run as it stands afterwards. A repeated decision continues nothing twice.
+        Raises :class:`Conflict` for a run that waits for no confirmation, :class:`service.errors.NotFound`.
+        """
+        run, decided = self.decide(run_id, approve, by)
+        if not decided or run.state is not RunState.QUEUED:
+            return run
+        resumer = self._resumers.get(run.workflow)
+        if resumer is not None:
+            return resumer(run)
+        self._enqueue(run.id, f"{run.id}:confirmed:{run.version}")
         return run

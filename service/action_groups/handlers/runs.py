@@ -1,4 +1,7 @@
-"""The ``runs`` action group: start a workflow run (a scan), read it, list runs, cancel one.
+"""The ``runs`` action group: start a workflow run (a scan), read it, list runs, cancel one, confirm one.
+
+A ``paused`` run waits for a person to approve or refuse one action; ``getRun`` shows it as
+``pendingConfirmation`` and ``confirmRun`` decides it.
 
 A run is queued at once and advanced by a background worker; ``getRun`` shows where it is. The trace of a run
 is a plain route beside these (``GET /v1/runs/{runId}/trace``), not an action.
@@ -16,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.action_groups.operations import ActionGroup, CallContext, NoParams, Operation
 from service.domain.runs import Run, RunState
 from service.orchestrator.engine import CONFIRMED_ACTIONS
-from service.orchestrator.runs import BudgetRequest, RunService, lowered
+from service.orchestrator.runs import PENDING_CONFIRMATION, BudgetRequest, RunService, lowered
 from service.orchestrator.steps.file import ACTION as FILE_TICKETS
 
 STATES = "queued, running, paused, succeeded, stopped, failed or cancelled"
@@ -60,6 +63,19 @@ class StartRunBody(BaseModel):
 
 class RunParams(BaseModel):
     run_id: str = Field(alias="runId", min_length=1, max_length=64, description="Id of the run, from startRun.")
+
+
+class ConfirmBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool = Field(description="True runs the action the run waits for; false refuses it and cancels the run.")
+
+
+class PendingOut(BaseModel):
+    action: str = Field(description="The action waiting for a confirmation, e.g. jira.createIssue.")
+    input: dict[str, Any] = Field(description="The input it would be called with.")
+    reason: str = Field(description="Why it needs a person's confirmation.")
+    requested_at: str = Field(alias="requestedAt", description="When the run paused for it (ISO 8601).")
 
 
 class ListParams(BaseModel):
@@ -108,10 +124,16 @@ class RunOut(BaseModel):
     created_at: str = Field(alias="createdAt", description="When it was started (ISO 8601).")
     updated_at: str = Field(alias="updatedAt", description="When it last changed (ISO 8601).")
     finished_at: str | None = Field(default=None, alias="finishedAt", description="When it ended (ISO 8601).")
+    pending_confirmation: PendingOut | None = Field(
+        default=None,
+        alias="pendingConfirmation",
+        description="The action a paused run waits to have confirmed (confirmRun approves or refuses it).",
+    )
 
     @classmethod
     def of(cls, run: Run) -> RunOut:
         budget, usage = run.budget, run.usage
+        pending = run.checkpoint.get(PENDING_CONFIRMATION) if run.state is RunState.PAUSED else None
         return cls(
             runId=run.id,
             workflow=run.workflow,
@@ -140,7 +162,20 @@ class RunOut(BaseModel):
             createdAt=run.created_at.isoformat(),
             updatedAt=run.updated_at.isoformat(),
             finishedAt=_iso(run.finished_at),
+            pendingConfirmation=_pending(pending),
         )
+
+
+def _pending(pending: object) -> PendingOut | None:
+    if not isinstance(pending, dict):
+        return None
+    raw_input = pending.get("input")
+    return PendingOut(
+        action=str(pending.get("action", "")),
+        input=raw_input if isinstance(raw_input, dict) else {},
+        reason=str(pending.get("reason", "")),
+        requestedAt=str(pending.get("requested_at", "")),
+    )
 
 
 class RunList(BaseModel):
@@ -199,12 +234,22 @@ class RunsActions:
         run = await anyio.to_thread.run_sync(lambda: self._service.cancel(params.run_id, by=ctx.principal.name))
         return RunOut.of(run)
 
+    async def confirm(self, ctx: CallContext, params: RunParams, body: ConfirmBody | None) -> RunOut:
+        assert body is not None  # the operation declares a body, so validation guarantees one
+        approve, by = body.approve, ctx.principal.name
+        # An approved run continues in this call (a chat turn) or in a queued job (a workflow).
+        run = await anyio.to_thread.run_sync(lambda: self._service.confirm(params.run_id, approve, by))
+        return RunOut.of(run)
+
 
 def runs_group(actions: RunsActions) -> ActionGroup:
     """The ``runs`` action group bound to ``actions``."""
     return ActionGroup(
         name="runs",
-        description="Workflow runs: start a scan of a repository that files Jira tickets, follow it, cancel it.",
+        description=(
+            "Workflow runs: start a scan of a repository that files Jira tickets, follow it, cancel it, "
+            "approve or refuse the action a paused run waits for."
+        ),
         prefix="/v1/runs",
         operations=(
             Operation(
@@ -258,6 +303,24 @@ def runs_group(actions: RunsActions) -> ActionGroup:
                 handler=actions.cancel,
                 writes=True,
                 require_confirmation=True,
+            ),
+            Operation(
+                operation_id="confirmRun",
+                method="POST",
+                path="/{runId}/confirmation",
+                summary="Approve or refuse a paused run's action",
+                description=(
+                    "A paused run waits for a person to confirm one action (getRun shows it as "
+                    "pendingConfirmation). approve true runs the action and the run continues; approve false "
+                    "refuses it and cancels the run. Deciding again the same way changes nothing."
+                ),
+                params=RunParams,
+                body=ConfirmBody,
+                response=RunOut,
+                handler=actions.confirm,
+                writes=True,
+                # This call is the person's confirmation itself: asking again would be a second question.
+                require_confirmation=False,
             ),
         ),
     )

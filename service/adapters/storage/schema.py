@@ -178,3 +178,24 @@ run_spans = Table(
     Column("status", String(16), nullable=False),
     Column("attributes", JSON, nullable=False),
 )
+
+chat_sessions = Table(
+    "chat_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("principal", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+chat_messages = Table(
+    "chat_messages",
+    metadata,
+    Column("session_id", String(64), ForeignKey("chat_sessions.id", ondelete="CASCADE"), primary_key=True),
+    Column("sequence", Integer, primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("citations", JSON, nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

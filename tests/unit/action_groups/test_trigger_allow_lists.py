@@ -68,7 +68,8 @@ def test_rest_calls_are_held_to_the_rest_list(client: TestClient) -> None:
 
 
 def test_by_default_bedrock_may_not_call_a_write_that_bedrock_does_not_confirm(tmp_path: Path) -> None:
-    # Every write in the shipped groups carries x-requireConfirmation; an extra write without it is refused.
+    # Every write in the shipped groups carries x-requireConfirmation but confirmRun, which is the confirmation
+    # itself (so Bedrock may not call it on its own); an extra write without it is refused.
     container = _container(tmp_path, {})
     try:
         writes = [
@@ -77,12 +78,13 @@ def test_by_default_bedrock_may_not_call_a_write_that_bedrock_does_not_confirm(t
         assert writes
         for group in container.registry:
             for op in group.operations:
-                if op.writes:
+                if op.writes and op.operation_id != "confirmRun":
                     assert op.require_confirmation, f"{group.name}.{op.operation_id} lacks x-requireConfirmation"
         policy = container.dispatcher.policy
         assert policy is not None
         assert policy(Trigger.BEDROCK, "jira.addComment").allowed
         assert not policy(Trigger.BEDROCK, "custom.deleteEverything").allowed
+        assert not policy(Trigger.BEDROCK, "runs.confirmRun").allowed, "a model never confirms its own pause"
     finally:
         container.close()
 
