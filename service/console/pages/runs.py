@@ -138,6 +138,9 @@ def run_page(request: Request, run_id: str) -> Response:
         "tickets": _result_tickets(run),
         "has_findings": bool((run.checkpoint.get("check") or {}).get("findings")),
         "pending": run.checkpoint.get("pending_confirmation") if run.state is RunState.PAUSED else None,
+        "decision": run.checkpoint.get("confirmation")
+        if isinstance(run.checkpoint.get("confirmation"), dict)
+        else None,
         "refresh": run.state in ACTIVE,
     }
     return render(request, "run.html", context)

@@ -319,6 +319,27 @@ def test_confirmations_list_paused_runs_with_their_forms(client: TestClient) -> 
     assert refused.status_code == 403
 
 
+@pytest.mark.parametrize(("decision", "state"), [("approve", RunState.QUEUED), ("deny", RunState.CANCELLED)])
+def test_a_confirmation_is_answered_from_the_page(
+    client: TestClient, container: Container, decision: str, state: RunState
+) -> None:
+    token = _token(client.get("/confirmations").text)
+    answer = client.post(
+        f"/confirmations/{PAUSED_ID}", data={"decision": decision, "csrf_token": token}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text
+    run = container.runs.get(PAUSED_ID)
+    assert run.state is state
+    assert run.checkpoint["confirmation"]["by"] == "local"
+    assert f'action="/confirmations/{PAUSED_ID}"' not in client.get(answer.headers["location"]).text
+    assert "was approved by local" in client.get(f"/runs/{PAUSED_ID}").text or decision == "deny"
+    again = client.post(
+        f"/confirmations/{PAUSED_ID}",
+        data={"decision": "approve" if decision == "deny" else "deny", "csrf_token": token},
+    )
+    assert again.status_code == 409
+
+
 def test_with_keys_the_console_asks_for_one(keyed: Container) -> None:
     with TestClient(create_app(container=keyed)) as browser:
         answer = browser.get(f"/runs/{RUN_ID}", follow_redirects=False)
