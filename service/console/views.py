@@ -30,6 +30,24 @@ def code_link(repository: str | None, path: str, start: int | None = None, end: 
     return url
 
 
+def scan_findings(run: Run) -> list[dict[str, Any]]:
+    """The findings a scan run's check step kept in its checkpoint (their JSON form); none when it has not
+    checked yet or the checkpoint holds something else."""
+    check = run.checkpoint.get("check")
+    found = check.get("findings") if isinstance(check, Mapping) else None
+    return [dict(f) for f in found if isinstance(f, Mapping)] if isinstance(found, list) else []
+
+
+def result_tickets(run: Run) -> list[dict[str, Any]]:
+    """The filing decisions of a scan run: its result's tickets, or as far as its file step got."""
+    result = run.result if isinstance(run.result, Mapping) else {}
+    tickets = result.get("tickets")
+    if not isinstance(tickets, list):
+        filed = run.checkpoint.get("file")
+        tickets = filed.get("tickets") if isinstance(filed, Mapping) else None
+    return [dict(t) for t in tickets if isinstance(t, Mapping)] if isinstance(tickets, list) else []
+
+
 def run_seconds(run: Run, now: datetime | None = None) -> float:
     """Wall time from creation to the end (or to now while it has not ended)."""
     end = run.finished_at or (now or datetime.now(UTC))

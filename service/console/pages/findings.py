@@ -9,7 +9,7 @@ from fastapi import Query, Request, Response
 
 from service.console.routing import require_scope, router
 from service.console.templating import render
-from service.console.views import group_findings
+from service.console.views import group_findings, scan_findings
 from service.domain.runs import Run
 from service.orchestrator.steps.check import finding_data
 
@@ -26,7 +26,7 @@ def run_findings(request: Request, run_id: str) -> Response:
     """The findings a scan run's check step found (already through the redaction gate)."""
     require_scope(request, "runs")
     run: Run = request.app.state.container.runs.get(run_id)
-    found = list((run.checkpoint.get("check") or {}).get("findings", ()))
+    found = scan_findings(run)
     return _page(
         request,
         {"run": run, "check_run": None, "groups": group_findings(found, run.repository), "total": len(found)},
@@ -48,9 +48,6 @@ def findings_page(
         )
     require_scope(request, "runs")
     scans: list[Run] = container.runs.list(workflow="scan", limit=RECENT_SCANS)
-    recent = [
-        {"run": run, "findings": len((run.checkpoint.get("check") or {}).get("findings", ()))}
-        for run in scans
-        if (run.checkpoint.get("check") or {}).get("findings")
-    ]
+    counted = [(run, len(scan_findings(run))) for run in scans]
+    recent = [{"run": run, "findings": count} for run, count in counted if count]
     return _page(request, {"run": None, "check_run": None, "groups": [], "total": 0, "recent": recent})

@@ -12,7 +12,7 @@ from service.action_groups.operations import CallContext
 from service.console.routing import require_scope, router
 from service.console.session import check_csrf, read_form
 from service.console.templating import render
-from service.console.views import ACTIVE, run_row, timeline, usage_totals
+from service.console.views import ACTIVE, result_tickets, run_row, scan_findings, timeline, usage_totals
 from service.domain.action_calls import Trigger
 from service.domain.runs import Run, RunState
 from service.errors import InvalidInput, TicketsmithError
@@ -110,14 +110,6 @@ async def start_scan(request: Request) -> Response:
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
 
-def _result_tickets(run: Run) -> list[dict[str, Any]]:
-    result = run.result or {}
-    tickets = result.get("tickets")
-    if not isinstance(tickets, list):
-        tickets = (run.checkpoint.get("file") or {}).get("tickets", [])
-    return [t for t in tickets if isinstance(t, dict)]
-
-
 @router.get("/runs/{run_id}")
 def run_page(request: Request, run_id: str) -> Response:
     """One run: its state, usage and result, the tickets it filed and its trace as a timeline."""
@@ -125,7 +117,7 @@ def run_page(request: Request, run_id: str) -> Response:
     container = _container(request)
     run: Run = container.runs.get(run_id)  # NotFound: the 404 page
     spans = container.run_store.spans(run.id)
-    result = run.result or {}
+    result = run.result if isinstance(run.result, dict) else {}
     context = {
         "title": f"Run {run.id}",
         "active": "runs",
@@ -135,8 +127,8 @@ def run_page(request: Request, run_id: str) -> Response:
         "models": usage_totals(spans),
         "summary": result.get("text") or result.get("summary"),
         "counts": {k: result.get(k) for k in ("findings", "groups", "created", "updated", "skipped", "not_filed")},
-        "tickets": _result_tickets(run),
-        "has_findings": bool((run.checkpoint.get("check") or {}).get("findings")),
+        "tickets": result_tickets(run),
+        "has_findings": bool(scan_findings(run)),
         "pending": run.checkpoint.get("pending_confirmation") if run.state is RunState.PAUSED else None,
         "decision": run.checkpoint.get("confirmation")
         if isinstance(run.checkpoint.get("confirmation"), dict)

@@ -9,6 +9,7 @@ from fastapi import Query, Request, Response
 
 from service.console.routing import require_scope, router
 from service.console.templating import render
+from service.console.views import result_tickets
 from service.domain.ledger import LedgerEntry
 from service.domain.runs import Run
 from service.errors import TicketsmithError
@@ -37,10 +38,7 @@ def tickets_page(
     summaries: dict[str, str] = {}
     scans: list[Run] = container.runs.list(workflow="scan", limit=RECENT_SCANS)
     for run in scans:
-        rows = (run.result or {}).get("tickets") or (run.checkpoint.get("file") or {}).get("tickets") or []
-        for row in rows:
-            if not isinstance(row, dict):
-                continue
+        for row in result_tickets(run):
             summaries.setdefault(str(row.get("fingerprint")), str(row.get("summary") or ""))
             if not needle or any(
                 _matches(row.get(k), needle) for k in ("key", "summary", "fingerprint", "action", "reason")

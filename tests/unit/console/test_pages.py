@@ -397,3 +397,20 @@ def test_sign_in_never_sends_the_browser_elsewhere(keyed: Container, target: str
             "/login", data={"api_key": ADMIN_KEY, "next": target, "csrf_token": token}, follow_redirects=False
         )
         assert answer.headers["location"] == "/"
+
+
+def test_odd_checkpoints_and_results_still_render(client: TestClient, container: Container) -> None:
+    odd = container.run_store.create(replace(new_run("0dd0000000000000000000000000000a"), state=RunState.RUNNING))
+    container.run_store.save(
+        replace(odd, checkpoint={"check": {"findings": "many"}, "file": ["x"]}, result={"tickets": "TS-1", "text": 3})
+    )
+    for path in (f"/runs/{odd.id}", f"/runs/{odd.id}/findings", "/findings", "/tickets", "/"):
+        assert client.get(path).status_code == 200, path
+
+
+def test_a_running_run_refreshes_itself_without_scripts(client: TestClient, container: Container) -> None:
+    running = container.run_store.create(replace(new_run("0dd0000000000000000000000000000b"), state=RunState.RUNNING))
+    page = client.get(f"/runs/{running.id}").text
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in page
+    assert 'data-poll="on"' in page
+    assert "http-equiv" not in client.get(f"/runs/{RUN_ID}").text
