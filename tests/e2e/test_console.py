@@ -231,6 +231,17 @@ def test_console_in_a_real_browser(service: Service, browser: Any, artifacts: Pa
         sections.get_by_role("link", name="Confirmations", exact=True).click()
         expect(page.get_by_role("heading", name="Pending confirmations")).to_be_visible()
         check.look("confirmations")
+        # Without JavaScript the pages work the same (forms and links; progress by refreshing).
+        plain = browser.new_context(java_script_enabled=False)
+        try:
+            plain.add_cookies(context.cookies())
+            no_script = plain.new_page()
+            no_script.goto(run_url)
+            expect(no_script.locator("#run-state")).to_have_text("succeeded")
+            no_script.goto(service.base + "/")
+            expect(no_script.get_by_role("button", name="Start scan")).to_be_enabled()
+        finally:
+            plain.close()
     finally:
         context.close()
     assert not errors, errors
