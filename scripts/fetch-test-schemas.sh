@@ -3,6 +3,8 @@
 # tests/.schemas/ (not committed). Idempotent.
 #   SARIF 2.1.0: the schema shipped in @microsoft/jest-sarif (MIT), a copy of the OASIS schema.
 #   ADF: Atlassian's Document Format schema from @atlaskit/adf-schema (Apache-2.0).
+# And the accessibility checker the console's browser tests inject into each page:
+#   axe-core (MPL-2.0), its single-file build axe.min.js.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=tests/.schemas
@@ -26,4 +28,5 @@ fetch() {  # fetch PACKAGE@VERSION PATH-IN-PACKAGE TARGET-NAME
 
 fetch "@microsoft/jest-sarif@1.0.0-beta.0" "lib/schemas/sarif-2.1.0-rtm.5.json" "sarif-2.1.0.json"
 fetch "@atlaskit/adf-schema@57.7.22" "json-schema/v1/full.json" "adf-full.json"
+fetch "axe-core@4.14.1" "axe.min.js" "axe.min.js"
 echo "test schemas: present in $dest"

@@ -3,7 +3,8 @@
 # Each entry is "command:package". Idempotent: prints one line when everything is present.
 set -euo pipefail
 
-needed=("docker-compose:docker-compose")
+# chromium: the browser the console's end-to-end tests drive through Playwright (tests/e2e/).
+needed=("docker-compose:docker-compose" "chromium:chromium")
 if [[ "${1:-}" == "--bench" ]]; then
   needed+=("wrk:wrk")
 fi

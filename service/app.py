@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import Scope
 
-from service import __version__
+from service import __version__, console
 from service.action_groups.envelope import echo_of, error_envelope
 from service.action_groups.rest_binding import build_router
 from service.api import bedrock, chat, health, knowledge_bases, runs, webhooks
@@ -78,11 +78,14 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     # Added last, runs first: unauthenticated callers are refused before their body is read.
     app.add_middleware(BodySizeLimit, max_bytes=settings.server.max_body_bytes, render=_too_large_body)
     # Jira signs its webhooks with the shared secret instead of presenting an API key.
+    authenticator = ApiKeyAuthenticator(settings.api_keys)
     app.add_middleware(
         ApiKeyMiddleware,
-        authenticator=ApiKeyAuthenticator(settings.api_keys),
-        public_paths=PUBLIC_PATHS | {webhooks.JIRA_WEBHOOK_PATH},
+        authenticator=authenticator,
+        public_paths=PUBLIC_PATHS | {webhooks.JIRA_WEBHOOK_PATH} | console.PUBLIC_PATHS,
     )
+    # The web console at /: its sign-in cookie becomes the API key the middleware above checks.
+    console.install(app, authenticator=authenticator)
     app.include_router(health.router)
     app.include_router(knowledge_bases.router)
     app.include_router(runs.router)
