@@ -144,15 +144,16 @@ class _Checkpointer:
                 logger.debug("wal checkpoint skipped error=%s", type(exc).__name__)
 
 
-_checkpointers: dict[str, _Checkpointer] = {}
+# One checkpointer per engine (several engines on one file, e.g. two workers in one process, share its gate but
+# not its thread: keyed by the file, every write of the other engine would replace it and start another thread).
+_checkpointers: dict[int, _Checkpointer] = {}
 
 
 def _checkpointer(engine: Engine) -> _Checkpointer:
-    key = engine.url.render_as_string(hide_password=False)
     with _gates_lock:
-        found = _checkpointers.get(key)
+        found = _checkpointers.get(id(engine))
         if found is None or found._engine is not engine:
-            found = _checkpointers[key] = _Checkpointer(engine, _writer_gate_locked(engine))
+            found = _checkpointers[id(engine)] = _Checkpointer(engine, _writer_gate_locked(engine))
         return found
 
 

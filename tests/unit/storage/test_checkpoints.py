@@ -107,3 +107,22 @@ def test_the_log_stays_bounded_while_writers_never_stop(tmp_path: Path) -> None:
     wal_pages = (path.with_name("busy.db-wal").stat().st_size - 32) // (page + 24)
     assert wal_pages < 2 * written, f"{written} writes grew the log to {wal_pages} pages"
     engine.dispose()
+
+
+def test_two_engines_on_one_file_keep_one_checkpoint_thread_each(tmp_path: Path) -> None:
+    # Two workers in one process write through engines of their own: alternating writes must not start a new
+    # checkpoint thread each time (keyed by the file, each write replaced the other engine's checkpointer).
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first, second = create_database_engine(url), create_database_engine(url)
+    upgrade_to_head(first)
+    before = _checkpoint_threads()
+    try:
+        for _ in range(20):
+            for engine in (first, second):
+                with write_transaction(engine) as connection:
+                    connection.execute(text("SELECT 1"))
+        assert _checkpoint_threads() - before == 2
+        assert _writer_gate(first) is _writer_gate(second), "both engines still share the file's writer gate"
+    finally:
+        first.dispose()
+        second.dispose()
