@@ -115,6 +115,45 @@ class Run:
     finished_at: datetime | None = None
     dedup_key: str | None = None
 
+    @classmethod
+    def new(
+        cls,
+        *,
+        id: str,
+        workflow: str,
+        trigger: Trigger,
+        principal: str,
+        parameters: dict[str, Any],
+        budget: Budget,
+        planner: str,
+        now: datetime,
+        repository: str | None = None,
+        state: RunState = RunState.QUEUED,
+        step: str | None = None,
+        dedup_key: str | None = None,
+    ) -> Run:
+        """A run that has not spent anything yet: no usage, checkpoint, result or error; version 0."""
+        return cls(
+            id=id,
+            workflow=workflow,
+            state=state,
+            trigger=trigger,
+            principal=principal,
+            repository=repository,
+            parameters=parameters,
+            budget=budget,
+            usage=Usage(),
+            step=step,
+            checkpoint={},
+            result=None,
+            error=None,
+            planner=planner,
+            version=0,
+            created_at=now,
+            updated_at=now,
+            dedup_key=dedup_key,
+        )
+
 
 class SpanKind(StrEnum):
     """What a span records.

@@ -279,24 +279,17 @@ class BedrockAgentSession:
         now = self._clock()
         parameters = {"agentId": agent_id, "agentAliasId": alias_id, "sessionId": session, "inputText": text}
         return self._store.create(
-            Run(
+            Run.new(
                 id=self._new_id(),
                 workflow=WORKFLOW,
                 state=RunState.RUNNING,
                 trigger=self._trigger,
                 principal=self._run_principal,
-                repository=None,
                 parameters=self._scrub(parameters),
                 budget=self._budget,
-                usage=Usage(),
                 step="invoke_agent",
-                checkpoint={},
-                result=None,
-                error=None,
                 planner=f"bedrock-agent:{agent_id}/{alias_id}",
-                version=0,
-                created_at=now,
-                updated_at=now,
+                now=now,
             )
         )
 

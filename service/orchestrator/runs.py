@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from service.domain.action_calls import Trigger
-from service.domain.runs import Budget, Run, RunState, Usage
+from service.domain.runs import Budget, Run, RunState
 from service.errors import Conflict, InvalidInput
 from service.orchestrator.engine import CONFIRMED_ACTIONS
 from service.ports.job_queue import JobQueue
@@ -135,24 +135,16 @@ class RunService:
         self.check_workflow(workflow)
         now = self._clock()
         run = self._store.create(
-            Run(
+            Run.new(
                 id=self._new_id(),
                 workflow=workflow,
-                state=RunState.QUEUED,
                 trigger=trigger,
                 principal=principal,
                 repository=repository,
                 parameters=dict(parameters),
                 budget=lowered(self.default_budget, budget),
-                usage=Usage(),
-                step=None,
-                checkpoint={},
-                result=None,
-                error=None,
                 planner=self._planner,
-                version=0,
-                created_at=now,
-                updated_at=now,
+                now=now,
                 dedup_key=dedup_key,
             )
         )
@@ -169,24 +161,16 @@ class RunService:
         name)."""
         now = self._clock()
         return self._store.create(
-            Run(
+            Run.new(
                 id=self._new_id(),
                 workflow=workflow,
                 state=RunState.RUNNING,
                 trigger=trigger,
                 principal=principal,
-                repository=None,
                 parameters=dict(parameters),
                 budget=self.default_budget,
-                usage=Usage(),
-                step=None,
-                checkpoint={},
-                result=None,
-                error=None,
                 planner=planner,
-                version=0,
-                created_at=now,
-                updated_at=now,
+                now=now,
             )
         )
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from service.domain.action_calls import Trigger
-from service.domain.runs import Budget, Run, RunState, Usage
+from service.domain.runs import Budget, Run
 from service.guardrails.policy import ActionPolicy
 from service.orchestrator.engine import Policy
 from service.orchestrator.steps.check import CheckStep
@@ -73,23 +73,14 @@ def new_scan_run(
     new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
 ) -> Run:
     """A QUEUED scan run, to be stored with :meth:`RunStore.create` and advanced by the engine."""
-    now = clock()
-    return Run(
+    return Run.new(
         id=new_id(),
         workflow=SCAN,
-        state=RunState.QUEUED,
         trigger=trigger,
         principal=principal,
         repository=repository,
         parameters={"source": source, "since": since, "dry_run": dry_run},
         budget=budget,
-        usage=Usage(),
-        step=None,
-        checkpoint={},
-        result=None,
-        error=None,
         planner=planner,
-        version=0,
-        created_at=now,
-        updated_at=now,
+        now=clock(),
     )

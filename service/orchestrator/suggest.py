@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from service.domain.action_calls import Trigger
-from service.domain.runs import Budget, Run, RunState, Usage
+from service.domain.runs import Budget, Run
 from service.orchestrator.prompts import PromptLibrary
 from service.orchestrator.steps.suggest_comment import CommentStep, chosen, dropped_model_reason
 from service.orchestrator.steps.suggest_propose import ProposeStep
@@ -100,23 +100,14 @@ def new_suggest_run(
     new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
 ) -> Run:
     """A QUEUED suggest run for the ticket ``issue``; :class:`InvalidInput` for a malformed key."""
-    now = clock()
-    return Run(
+    return Run.new(
         id=new_id(),
         workflow=SUGGEST,
-        state=RunState.QUEUED,
         trigger=trigger,
         principal=principal,
         repository=repository,
         parameters={"issue": issue_key(issue), "dry_run": dry_run},
         budget=budget,
-        usage=Usage(),
-        step=None,
-        checkpoint={},
-        result=None,
-        error=None,
         planner=planner,
-        version=0,
-        created_at=now,
-        updated_at=now,
+        now=clock(),
     )
