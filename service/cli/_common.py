@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -12,6 +13,7 @@ from rich.console import Console
 
 from service import __version__
 from service.container import Container, build_container
+from service.domain.runs import Run, RunState
 from service.errors import ConfigurationError, InvalidInput, TicketsmithError
 from service.settings import Settings
 
@@ -93,3 +95,23 @@ def _root(
     if version:
         out.print(__version__)
         raise typer.Exit()
+
+
+@contextmanager
+def status_line(show: bool, label: str) -> Iterator[Callable[[str], None]]:
+    """A receiver of progress messages: shown on a stderr status line under ``label`` when ``show``, else
+    dropped."""
+    if not show:
+        yield lambda message: None
+        return
+    with err.status(label) as status:
+        yield lambda message: status.update(message)
+
+
+def print_run_trouble(run: Run, what: str) -> None:
+    """On stderr: the error of a failed run and the limit of a spent budget (``what`` names the workflow)."""
+    result = run.result or {}
+    if run.state is RunState.FAILED:
+        err.print(f"[bold red]{what} failed:[/] {run.error}", highlight=False)
+    if result.get("stopped_by"):
+        err.print(f"[yellow]stopped:[/] the run's {result['stopped_by']} budget was spent", highlight=False)

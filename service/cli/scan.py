@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from service.cli._common import EXIT_FAILED, JsonOption, app, err, out, with_container
+from service.cli._common import EXIT_FAILED, JsonOption, app, err, out, print_run_trouble, status_line, with_container
 from service.cli.knowledge import container_factory
 from service.container import Container, default_budget, ticket_project, workflow_engine
 from service.domain.action_calls import Trigger
@@ -46,21 +44,9 @@ def _target(container: Container, given: str) -> tuple[str | None, str]:
     )
 
 
-@contextmanager
-def _progress(show: bool) -> Iterator[Callable[[str], None]]:
-    if not show:
-        yield lambda message: None
-        return
-    with err.status("scanning") as status:
-        yield lambda message: status.update(message)
-
-
 def _print(run: Run) -> None:
     result = run.result or {}
-    if run.state is RunState.FAILED:
-        err.print(f"[bold red]scan failed:[/] {run.error}", highlight=False)
-    if result.get("stopped_by"):
-        err.print(f"[yellow]stopped:[/] the run's {result['stopped_by']} budget was spent", highlight=False)
+    print_run_trouble(run, "scan")
     if result.get("dry_run"):
         for draft in (run.checkpoint.get("write") or {}).get("drafts", ()):
             out.print(f"[bold]{draft['summary']}[/]", highlight=False)
@@ -117,7 +103,7 @@ def scan(
                 "no project to file tickets in", hint="set TICKETSMITH_JIRA__PROJECT_KEY (or TICKETSMITH_TICKETS__*)"
             )
         store = container.run_store
-        with _progress(show) as echo:
+        with status_line(show, "scanning") as echo:
             engine = workflow_engine(container, echo=echo)
             run = store.create(
                 new_scan_run(

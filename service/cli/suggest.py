@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 
-from service.cli._common import EXIT_FAILED, JsonOption, app, err, out, with_container
+from service.cli._common import EXIT_FAILED, JsonOption, app, err, out, print_run_trouble, status_line, with_container
 from service.cli.knowledge import container_factory
 from service.container import Container, default_budget, workflow_engine
 from service.domain.action_calls import Trigger
@@ -18,21 +16,9 @@ from service.orchestrator.suggest import new_suggest_run
 CLI_PRINCIPAL = "cli"
 
 
-@contextmanager
-def _progress(show: bool) -> Iterator[Callable[[str], None]]:
-    if not show:
-        yield lambda message: None
-        return
-    with err.status("suggesting") as status:
-        yield lambda message: status.update(message)
-
-
 def _print(run: Run) -> None:
     result = run.result or {}
-    if run.state is RunState.FAILED:
-        err.print(f"[bold red]suggest failed:[/] {run.error}", highlight=False)
-    if result.get("stopped_by"):
-        err.print(f"[yellow]stopped:[/] the run's {result['stopped_by']} budget was spent", highlight=False)
+    print_run_trouble(run, "suggest")
     if run.state is RunState.SUCCEEDED and not result.get("model_id"):
         err.print(
             "[yellow]no language model is configured:[/] the suggestion is the relevant code and the mechanical "
@@ -84,7 +70,7 @@ def suggest(
     def work(container: Container) -> Run:
         repository = container.knowledge.default_repository(repo)
         store = container.run_store
-        with _progress(show) as echo:
+        with status_line(show, "suggesting") as echo:
             engine = workflow_engine(container, echo=echo)
             run = store.create(
                 new_suggest_run(
