@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import Progress
@@ -28,23 +28,6 @@ from service.quality.runner import CheckReport, run_checks
 from service.quality.sarif import to_sarif
 
 SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
-
-
-def _finding_row(finding: Finding) -> dict[str, Any]:
-    return {
-        "rule_id": finding.rule_id,
-        "tool": finding.tool,
-        "category": finding.category.value,
-        "severity": finding.severity.value,
-        "path": finding.path,
-        "start_line": finding.start_line,
-        "end_line": finding.end_line,
-        "symbol": finding.symbol,
-        "message": finding.message,
-        "snippet": finding.snippet,
-        "fingerprint": finding.fingerprint,
-        "help_url": finding.help_url,
-    }
 
 
 def _print_report(report: CheckReport) -> None:
@@ -142,7 +125,7 @@ def check(
                 "checkers_run": report.checkers_run,
                 "timings_seconds": report.timings,
                 "skipped": [{"checker": s.name, "reason": s.reason} for s in report.skipped],
-                "findings": [_finding_row(f) for f in report.findings],
+                "findings": [f.as_dict() for f in report.findings],
             }
         )
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Category(StrEnum):
@@ -56,6 +57,23 @@ class Finding:
     snippet: str
     fingerprint: str
     help_url: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (as kept in run checkpoints and printed by ``check --json``)."""
+        return {
+            "rule_id": self.rule_id,
+            "tool": self.tool,
+            "category": self.category.value,
+            "severity": self.severity.value,
+            "path": self.path,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
+            "symbol": self.symbol,
+            "message": self.message,
+            "snippet": self.snippet,
+            "fingerprint": self.fingerprint,
+            "help_url": self.help_url,
+        }
 
 
 @dataclass(frozen=True, slots=True)

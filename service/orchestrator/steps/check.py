@@ -16,21 +16,8 @@ from service.orchestrator.workflow import Checkpoint, StepContext, require
 
 
 def finding_data(finding: Finding) -> dict[str, Any]:
-    """The JSON form of a finding (as kept in checkpoints)."""
-    return {
-        "rule_id": finding.rule_id,
-        "tool": finding.tool,
-        "category": finding.category.value,
-        "severity": finding.severity.value,
-        "path": finding.path,
-        "start_line": finding.start_line,
-        "end_line": finding.end_line,
-        "symbol": finding.symbol,
-        "message": finding.message,
-        "snippet": finding.snippet,
-        "fingerprint": finding.fingerprint,
-        "help_url": finding.help_url,
-    }
+    """The JSON form of a finding (as kept in checkpoints): :meth:`Finding.as_dict`."""
+    return finding.as_dict()
 
 
 def finding_of(data: Mapping[str, Any]) -> Finding:
